@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django import forms
+
+from cas.models import Organisation
+from labs.models import TestRecord
+
+
+class ProductForm(forms.Form):
+    vendor = forms.ModelChoiceField(queryset=Organisation.objects.none())
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, vendors, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["vendor"].queryset = vendors
+        if vendors.count() == 1:
+            self.fields["vendor"].initial = vendors.first()
+
+
+class VersionForm(forms.Form):
+    version = forms.CharField(max_length=60)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class AssignLabForm(forms.Form):
+    lab = forms.ModelChoiceField(queryset=Organisation.objects.filter(kind="lab"))
+    reason = forms.CharField(required=False)
+
+
+class TestRecordForm(forms.Form):
+    aipo = forms.IntegerField(widget=forms.HiddenInput)
+    result = forms.ChoiceField(choices=TestRecord.Result.choices)
+    test_case = forms.CharField(max_length=200, required=False)
+    tool = forms.CharField(max_length=200, required=False)
+    comment = forms.CharField(required=False)
+    amendment_reason = forms.CharField(required=False)
+
+
+class ConnectathonImportForm(forms.Form):
+    event = forms.CharField(max_length=200, help_text="e.g. IHE-Europe Connectathon 2026, Brussels")
+    location = forms.CharField(max_length=200, required=False)
+    start_date = forms.DateField(required=False, help_text="for a new event: YYYY-MM-DD")
+    end_date = forms.DateField(required=False, help_text="for a new event: YYYY-MM-DD")
+    file = forms.FileField(help_text="Gazelle 'Connectathon results summary' export, CSV")
+
+    def clean(self):
+        data = super().clean()
+        from evidence.models import ConnectathonEvent
+
+        name = data.get("event", "")
+        if name and not ConnectathonEvent.objects.filter(name=name).exists():
+            if not data.get("start_date") or not data.get("end_date"):
+                raise forms.ValidationError(
+                    f"{name!r} is a new event: give its start and end dates."
+                )
+            if data["end_date"] < data["start_date"]:
+                raise forms.ValidationError("The event cannot end before it starts.")
+        return data

@@ -1,0 +1,36 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from cas import views
+from evidence import views as evidence_views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("products/", views.product_list, name="product_list"),
+    path("products/<int:pk>/", views.product_detail, name="product_detail"),
+    path("applications/new/", views.application_new, name="application_new"),
+    path("applications/<int:pk>/", views.application_detail, name="application_detail"),
+    path("applications/<int:pk>/submit/", views.application_submit, name="application_submit"),
+    path(
+        "applications/<int:pk>/withdraw/", views.application_withdraw, name="application_withdraw"
+    ),
+    path(
+        "applications/<int:pk>/assign-lab/",
+        views.application_assign_lab,
+        name="application_assign_lab",
+    ),
+    path(
+        "applications/<int:pk>/results/",
+        views.application_record_result,
+        name="application_record_result",
+    ),
+    path(
+        "applications/<int:pk>/complete/", views.application_complete, name="application_complete"
+    ),
+    path("applications/<int:pk>/approve/", views.application_approve, name="application_approve"),
+    path("applications/<int:pk>/grant/", views.application_grant, name="application_grant"),
+    path("applications/<int:pk>/refuse/", views.application_refuse, name="application_refuse"),
+    path("connectathon/", evidence_views.connectathon_import_page, name="connectathon_import"),
+]

@@ -1,0 +1,357 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from cas import permissions, services
+from cas.errors import ActionRefused
+from cas.forms import AssignLabForm, ProductForm, ReasonForm, TestRecordForm, VersionForm
+from cas.models import AIPO, Application, AuditEntry, Organisation, Product, ProductVersion
+from evidence.models import ConnectathonResult
+from labs.models import TestRecord
+from labs.services import lab_refusal_reasons, test_record_create
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
+    cases = (
+        Application.objects.visible_to(request.user)
+        .select_related("vendor", "lab", "product_version__product")
+        .order_by("-created_at")
+    )
+    counts = dict(cases.values_list("state").annotate(n=Count("id")).order_by())
+    return render(
+        request,
+        "cas/my_work.html",
+        {
+            "cases": cases[:100],
+            "counts": [(label, counts.get(value, 0)) for value, label in Application.State.choices],
+            "is_vendor": permissions.is_vendor_member(request.user),
+            "is_officer": permissions.is_officer(request.user),
+        },
+    )
+
+
+def _vendors_of(user):
+    return Organisation.objects.filter(
+        pk__in=permissions.organisation_ids(user, Organisation.Kind.VENDOR)
+    )
+
+
+def _get_product_for(user, pk: int) -> Product:
+    product = Product.objects.visible_to(user).filter(pk=pk).first()
+    if product is None:
+        if Product.objects.filter(pk=pk).exists():
+            permissions.log.warning("user %s was refused foreign product %s", user.pk, pk)
+        raise Http404("No such product")
+    return product
+
+
+@login_required
+def product_list(request: HttpRequest) -> HttpResponse:
+    vendors = _vendors_of(request.user)
+    form = ProductForm(request.POST or None, vendors=vendors)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            product = services.product_create(
+                vendor=form.cleaned_data["vendor"],
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                by=request.user,
+            )
+        except ActionRefused as exc:
+            form.add_error(None, exc.message)
+            status = exc.status_code
+        else:
+            messages.success(request, f"Product {product.name} registered.")
+            return redirect("product_detail", pk=product.pk)
+    elif request.method == "POST":
+        status = 400
+    products = Product.objects.visible_to(request.user).prefetch_related("versions")
+    return render(request, "cas/products.html", {"products": products, "form": form}, status=status)
+
+
+@login_required
+def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    product = _get_product_for(request.user, pk)
+    form = VersionForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.product_version_create(
+                product=product, version=form.cleaned_data["version"], by=request.user
+            )
+        except ActionRefused as exc:
+            form.add_error(None, exc.message)
+            status = exc.status_code
+        else:
+            messages.success(request, f"Version {form.cleaned_data['version']} added.")
+            return redirect("product_detail", pk=product.pk)
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "cas/product_detail.html",
+        {"product": product, "versions": product.versions.all(), "form": form},
+        status=status,
+    )
+
+
+@login_required
+def application_new(request: HttpRequest) -> HttpResponse:
+    """Pick a product version and the AIPOs to claim from the searchable catalogue."""
+    query = request.GET.get("q", "").strip()[:60]
+    versions = (
+        Product.objects.visible_to(request.user).prefetch_related("versions").order_by("name")
+    )
+    error = ""
+    status = 200
+    if request.method == "POST":
+        version_id = request.POST.get("product_version", "")
+        aipo_ids = [i for i in request.POST.getlist("aipos") if i.isdigit()]
+        product_version = (
+            ProductVersion.objects.filter(
+                pk=version_id, product__in=Product.objects.visible_to(request.user)
+            ).first()
+            if version_id.isdigit()
+            else None
+        )
+        aipos = list(AIPO.objects.with_names().filter(pk__in=aipo_ids))
+        if product_version is None:
+            error, status = "Choose one of your product versions.", 400
+        elif not aipos:
+            error, status = "Claim at least one actor / profile / option.", 400
+        else:
+            try:
+                application = services.application_create(
+                    product_version=product_version, aipos=aipos, by=request.user
+                )
+            except ActionRefused as exc:
+                error, status = exc.message, exc.status_code
+            else:
+                messages.success(request, f"Draft {application.reference} created.")
+                return redirect("application_detail", pk=application.pk)
+    catalogue = AIPO.objects.with_names()
+    if query:
+        catalogue = catalogue.filter(
+            Q(profile__keyword__icontains=query)
+            | Q(profile__name__icontains=query)
+            | Q(actor__keyword__icontains=query)
+            | Q(actor__name__icontains=query)
+        )
+    return render(
+        request,
+        "cas/application_new.html",
+        {
+            "products": versions,
+            "catalogue": catalogue[:300] if query else [],
+            "query": query,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+def _case_context(request: HttpRequest, application: Application) -> dict:
+    user = request.user
+    claims = list(application.claims.select_related("aipo__profile", "aipo__actor", "aipo__option"))
+    grades = {}
+    for result in ConnectathonResult.objects.filter(
+        product_id=application.product_version.product_id,
+        aipo_id__in=[c.aipo_id for c in claims],
+    ).select_related("event"):
+        current = grades.get(result.aipo_id)
+        if current is None or result.grade == ConnectathonResult.Grade.PASSED:
+            grades[result.aipo_id] = result
+    records = {
+        r.aipo_id: r
+        for r in TestRecord.objects.filter(application=application)
+        .current()
+        .select_related("recorded_by")
+    }
+    rows = [
+        {"claim": c, "connectathon": grades.get(c.aipo_id), "record": records.get(c.aipo_id)}
+        for c in claims
+    ]
+    labs = []
+    if permissions.can_assign_lab(user, application) and application.state == "submitted":
+        for lab in Organisation.objects.filter(kind=Organisation.Kind.LAB):
+            labs.append((lab, lab_refusal_reasons(lab=lab, application=application)))
+    history = AuditEntry.objects.filter(
+        object_type="cas.application", object_id=str(application.pk)
+    ).select_related("actor")
+    state = application.state
+    return {
+        "application": application,
+        "rows": rows,
+        "history": history,
+        "labs": labs,
+        "result_choices": TestRecord.Result.choices,
+        "can": {
+            "submit": state == "draft" and permissions.can_submit(user, application),
+            "withdraw": state in Application.BEFORE_DECISION
+            and permissions.can_withdraw(user, application),
+            "assign_lab": state == "submitted" and permissions.can_assign_lab(user, application),
+            "record": state == "in_assessment"
+            and permissions.can_record_results(user, application),
+            "complete": state == "in_assessment"
+            and permissions.can_complete_assessment(user, application),
+            "approve": state == "in_review" and permissions.can_approve_report(user, application),
+            "decide": state == "decision_pending" and permissions.can_decide(user, application),
+        },
+        "certificates": application.certificates.public(),
+    }
+
+
+@login_required
+def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    application = permissions.get_application_for(request.user, pk)
+    return render(request, "cas/application_detail.html", _case_context(request, application))
+
+
+def _act(
+    request: HttpRequest, pk: int, action: Callable[[Application], object], done: str
+) -> HttpResponse:
+    """Run one service for a case page's POST; a refusal re-renders the case with its reason."""
+    application = permissions.get_application_for(request.user, pk)
+    try:
+        action(application)
+    except ActionRefused as exc:
+        context = _case_context(request, application)
+        context["error"] = exc.message
+        return render(request, "cas/application_detail.html", context, status=exc.status_code)
+    messages.success(request, done)
+    return redirect("application_detail", pk=application.pk)
+
+
+def _reason(request: HttpRequest) -> str:
+    form = ReasonForm(request.POST)
+    return form.cleaned_data["reason"] if form.is_valid() else ""
+
+
+@login_required
+@require_POST
+def application_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_submit(
+            application=a, by=request.user, note=_reason(request)
+        ),
+        "Application submitted.",
+    )
+
+
+@login_required
+@require_POST
+def application_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_withdraw(
+            application=a, by=request.user, reason=_reason(request)
+        ),
+        "Application withdrawn.",
+    )
+
+
+@login_required
+@require_POST
+def application_assign_lab(request: HttpRequest, pk: int) -> HttpResponse:
+    form = AssignLabForm(request.POST)
+
+    def assign(application: Application) -> None:
+        if not form.is_valid():
+            raise ActionRefused("Choose one of the listed labs.")
+        services.application_assign_lab(
+            application=application,
+            lab=form.cleaned_data["lab"],
+            by=request.user,
+            note=form.cleaned_data["reason"],
+        )
+
+    return _act(request, pk, assign, "Lab assigned.")
+
+
+@login_required
+@require_POST
+def application_record_result(request: HttpRequest, pk: int) -> HttpResponse:
+    form = TestRecordForm(request.POST)
+
+    def record(application: Application) -> None:
+        if not form.is_valid():
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            raise ActionRefused(f"The result could not be recorded: {problems}")
+        aipo = AIPO.objects.with_names().filter(pk=form.cleaned_data["aipo"]).first()
+        if aipo is None:
+            raise ActionRefused("That AIPO is not in the catalogue.")
+        test_record_create(
+            application=application,
+            aipo=aipo,
+            result=form.cleaned_data["result"],
+            by=request.user,
+            test_case=form.cleaned_data["test_case"],
+            tool=form.cleaned_data["tool"],
+            comment=form.cleaned_data["comment"],
+            amendment_reason=form.cleaned_data["amendment_reason"],
+        )
+
+    return _act(request, pk, record, "Result recorded.")
+
+
+@login_required
+@require_POST
+def application_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_complete_assessment(application=a, by=request.user),
+        "Assessment completed and sent to technical review.",
+    )
+
+
+@login_required
+@require_POST
+def application_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_approve_report(
+            application=a, by=request.user, note=_reason(request)
+        ),
+        "Report approved: the case awaits a decision.",
+    )
+
+
+@login_required
+@require_POST
+def application_grant(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_grant(
+            application=a, by=request.user, reason=_reason(request)
+        ),
+        "Certification granted: the certificate is being issued.",
+    )
+
+
+@login_required
+@require_POST
+def application_refuse(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_refuse(
+            application=a, by=request.user, reason=_reason(request)
+        ),
+        "Certification refused.",
+    )

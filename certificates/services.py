@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pypdf import PdfReader
+
+from cas.audit import audit_record
+from cas.errors import ActionRefused
+from cas.models import Application
+from certificates import keys, signing
+from certificates.models import Certificate, NumberSequence
+from certificates.pdf import CertificateContent, ScopeLine, qr_text_for, render_certificate_pdf
+
+NUMBER_PATTERN = re.compile(r"\b[A-Z]{2,10}-\d{4}-\d{6}\b")
+
+
+def certificate_number_allocate(*, year: int) -> str:
+    """The next number of the year; the sequence row is locked, so it is never reused."""
+    prefix = settings.CERTIFICATE_NUMBER_PREFIX
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                NumberSequence.objects.get_or_create(prefix=prefix, year=year)
+        except IntegrityError:
+            pass  # created concurrently by another worker; lock it below
+        sequence = NumberSequence.objects.select_for_update().get(prefix=prefix, year=year)
+        sequence.last += 1
+        sequence.save(update_fields=["last"])
+    return f"{prefix}-{year}-{sequence.last:06d}"
+
+
+def certificate_content(*, application: Application) -> dict:
+    from labs.models import Accreditation
+
+    version = application.product_version
+    vendor = application.vendor
+    lab = application.lab
+    accreditation = (
+        Accreditation.objects.filter(lab=lab).order_by("-valid_until").first() if lab else None
+    )
+    scope = [
+        {
+            "profile_keyword": claim.aipo.profile.keyword,
+            "profile_name": claim.aipo.profile.name,
+            "actor_keyword": claim.aipo.actor.keyword,
+            "actor_name": claim.aipo.actor.name,
+            "option_keyword": claim.aipo.option.keyword,
+            "option_name": claim.aipo.option.name,
+            "tf_revision": claim.aipo.profile.tf_revision,
+        }
+        for claim in application.claims.filter(granted=True).select_related(
+            "aipo__profile", "aipo__actor", "aipo__option"
+        )
+    ]
+    return {
+        "vendor_name": vendor.name,
+        "vendor_address": vendor.address,
+        "product_name": version.product.name,
+        "product_version": version.version,
+        "scope": scope,
+        "lab_name": lab.name if lab else "",
+        "lab_accreditation_number": accreditation.number if accreditation else "",
+        "accreditation_body": accreditation.body if accreditation else "",
+        "scheme_name": settings.SCHEME_NAME,
+        "scheme_version": settings.SCHEME_VERSION,
+    }
+
+
+def qr_payload(certificate: Certificate) -> dict:
+    """The essential fields signed into the QR code: small enough to scan from paper."""
+    scope = certificate.content["scope"]
+    scope_text = "\n".join(
+        f"{s['profile_keyword']}|{s['actor_keyword']}|{s['option_keyword']}" for s in scope
+    )
+    return {
+        "num": certificate.number,
+        "ven": certificate.content["vendor_name"],
+        "prd": certificate.content["product_name"],
+        "ver": certificate.content["product_version"],
+        "vfr": certificate.valid_from.isoformat(),
+        "vun": certificate.valid_until.isoformat(),
+        "aipos": len(scope),
+        "scope": hashlib.sha256(scope_text.encode()).hexdigest()[:32],
+    }
+
+
+def verify_url(number: str) -> str:
+    return f"{settings.SITE_URL}/verify/{number}"
+
+
+def render_content(certificate: Certificate, *, qr_text: str, key_id: str) -> CertificateContent:
+    content = certificate.content
+    return CertificateContent(
+        number=certificate.number,
+        vendor_name=content["vendor_name"],
+        vendor_address=content["vendor_address"],
+        product_name=content["product_name"],
+        product_version=content["product_version"],
+        scope=tuple(ScopeLine(**line) for line in content["scope"]),
+        lab_name=content["lab_name"],
+        lab_accreditation_number=content["lab_accreditation_number"],
+        accreditation_body=content["accreditation_body"],
+        scheme_name=content["scheme_name"],
+        scheme_version=content["scheme_version"],
+        decision_date=certificate.decision_date,
+        valid_from=certificate.valid_from,
+        valid_until=certificate.valid_until,
+        status=certificate.get_status_display() if certificate.status != "issuing" else "Active",
+        verify_url=verify_url(certificate.number),
+        qr_text=qr_text,
+        key_id=key_id,
+    )
+
+
+def certificate_issue(*, application_id: int) -> Certificate:
+    """Issue the certificate of a granted case. Safe to run twice, and to rerun after a crash:
+    the number is allocated once, and a certificate left 'issuing' is finished by the rerun."""
+    with transaction.atomic():
+        application = Application.objects.select_for_update().get(pk=application_id)
+        if application.state != Application.State.CERTIFIED:
+            raise ActionRefused(f"{application.reference} is not certified.")
+        certificate = application.certificates.order_by("-pk").first()
+        if certificate is None:
+            decided = timezone.localtime(application.decided_at).date()
+            certificate = Certificate.objects.create(
+                number=certificate_number_allocate(year=decided.year),
+                application=application,
+                content=certificate_content(application=application),
+                decision_date=decided,
+                valid_from=decided,
+                valid_until=decided + dt.timedelta(days=settings.CERTIFICATE_VALIDITY_DAYS),
+            )
+            audit_record(obj=certificate, action="allocate", by=None, to_state=certificate.status)
+    if certificate.status != Certificate.Status.ISSUING:
+        return certificate
+
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().get(pk=certificate.pk)
+        if certificate.status != Certificate.Status.ISSUING:
+            return certificate
+        jws_key, jws_private = keys.active_jws_key()
+        token = signing.sign_jws(
+            payload=qr_payload(certificate), private_pem=jws_private, kid=jws_key.kid
+        )
+        pdf_signer = keys.active_pdf_signer()
+        unsigned = render_certificate_pdf(
+            content=render_content(
+                certificate,
+                qr_text=qr_text_for(base_url=settings.SITE_URL, token=token),
+                key_id=jws_key.kid,
+            )
+        )
+        signed = signing.sign_pdf(
+            pdf_bytes=unsigned,
+            key_pem=pdf_signer.key_pem,
+            cert_pem=pdf_signer.cert_pem,
+            chain_pems=pdf_signer.chain_pems,
+            reason=f"Certificate {certificate.number} issued under {settings.SCHEME_NAME}",
+            location=settings.SITE_URL,
+        )
+        digest = hashlib.sha256(signed).hexdigest()
+        # If this transaction rolls back, the file is an orphan nobody points at; a rerun
+        # writes a fresh one. Storage is content-addressed, so names never collide.
+        certificate.pdf.name = default_storage.save(
+            f"certificates/{certificate.number}-{digest[:16]}.pdf", ContentFile(signed)
+        )
+        certificate.pdf_sha256 = digest
+        certificate.jws = token
+        certificate.jws_key = jws_key
+        certificate.pdf_key = pdf_signer.key
+        certificate.activate(at=timezone.now())
+        certificate.save()
+        audit_record(
+            obj=certificate,
+            action="issue",
+            by=None,
+            from_state=Certificate.Status.ISSUING,
+            to_state=certificate.status,
+            reason=f"issued for {certificate.application.reference}",
+        )
+    return certificate
+
+
+# --- Verification ---
+
+
+@dataclass(frozen=True)
+class StatusVerdict:
+    ok: bool
+    code: str
+    message: str
+    certificate: Certificate | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    signature: signing.PdfSignatureVerdict | None
+    status: StatusVerdict
+    payload: dict | None = None
+
+
+def status_verdict(certificate: Certificate | None, *, number: str = "") -> StatusVerdict:
+    if certificate is None:
+        shown = f" {number}" if number else ""
+        return StatusVerdict(False, "unknown", f"No certificate{shown} was issued by this scheme.")
+    today = timezone.localdate()
+    since = (
+        f" since {timezone.localtime(certificate.status_changed_at):%Y-%m-%d}"
+        if certificate.status_changed_at
+        else ""
+    )
+    if certificate.status == Certificate.Status.ACTIVE and certificate.valid_until < today:
+        return StatusVerdict(
+            False,
+            "expired",
+            f"Expired: valid until {certificate.valid_until:%Y-%m-%d}.",
+            certificate,
+        )
+    if certificate.status == Certificate.Status.ACTIVE:
+        return StatusVerdict(
+            True,
+            "active",
+            f"Active{since}; valid from {certificate.valid_from:%Y-%m-%d} "
+            f"until {certificate.valid_until:%Y-%m-%d}.",
+            certificate,
+        )
+    reason = f": {certificate.status_reason}" if certificate.status_reason else "."
+    return StatusVerdict(
+        False, certificate.status, f"{certificate.get_status_display()}{since}{reason}", certificate
+    )
+
+
+def find_certificate(number: str) -> Certificate | None:
+    return (
+        Certificate.objects.public()
+        .select_related("application")
+        .filter(number=number.strip().upper())
+        .first()
+    )
+
+
+def _number_in_pdf(pdf_bytes: bytes) -> str:
+    try:
+        reader = PdfReader(_BytesIO(pdf_bytes))
+        text = reader.pages[0].extract_text() or ""
+    except Exception:  # noqa: BLE001 - any unreadable PDF simply has no number to show
+        return ""
+    match = NUMBER_PATTERN.search(text)
+    return match.group(0) if match else ""
+
+
+def _BytesIO(data: bytes):  # noqa: N802 - tiny local alias keeps the import lazy
+    import io
+
+    return io.BytesIO(data)
+
+
+def verify_pdf(*, pdf_bytes: bytes) -> Verification:
+    signature = signing.verify_pdf_signature(
+        pdf_bytes=pdf_bytes, trust_roots_pem=keys.trusted_pdf_roots()
+    )
+    digest = hashlib.sha256(pdf_bytes).hexdigest()
+    certificate = Certificate.objects.public().filter(pdf_sha256=digest).first()
+    if certificate is None and signature.code not in {"not_pdf", "unreadable"}:
+        number = _number_in_pdf(pdf_bytes)
+        certificate = find_certificate(number) if number else None
+    return Verification(signature=signature, status=status_verdict(certificate))
+
+
+def verify_number(*, number: str) -> Verification:
+    certificate = find_certificate(number)
+    signature = None
+    if certificate is not None and certificate.pdf:
+        with certificate.pdf.open("rb") as handle:
+            signature = signing.verify_pdf_signature(
+                pdf_bytes=handle.read(), trust_roots_pem=keys.trusted_pdf_roots()
+            )
+    return Verification(signature=signature, status=status_verdict(certificate, number=number))
+
+
+def verify_qr(*, text: str) -> Verification:
+    token = text.strip().split("#", 1)[-1].strip()
+    try:
+        payload, _kid = signing.verify_jws(token=token, jwks=keys.published_jwks())
+    except signing.JwsError as exc:
+        verdict = signing.PdfSignatureVerdict(ok=False, code=exc.code, message=str(exc))
+        return Verification(
+            signature=verdict,
+            status=StatusVerdict(False, "unknown", "No status: the QR code could not be trusted."),
+        )
+    certificate = find_certificate(str(payload.get("num", "")))
+    verdict = signing.PdfSignatureVerdict(
+        ok=True, code="valid", message="The QR code's signed payload is intact.", intact=True
+    )
+    if certificate is not None and qr_payload(certificate) != payload:
+        verdict = signing.PdfSignatureVerdict(
+            ok=False,
+            code="mismatch",
+            message="The QR code is signed but does not match the certificate on record.",
+        )
+    return Verification(
+        signature=verdict,
+        status=status_verdict(certificate, number=str(payload.get("num", ""))),
+        payload=payload,
+    )

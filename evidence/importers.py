@@ -1,0 +1,418 @@
+"""Parse Gazelle Test Management's "Connectathon results summary" CSV export.
+
+Pure parsing: a text or bytes stream in, frozen dataclasses out. No Django, no database;
+resolving keywords against the catalogue and storing results is the caller's job.
+
+The export has one row per organisation / system / AIPO with its final grade. Columns
+(header names matched case-insensitively, surrounding spaces ignored):
+Organisation (or Organization), System, Profile, Actor, Option, Type, Results, and the
+optional test counters R/O, V, W, P, F. Profile, Actor and Option hold Gazelle keywords
+("XDS.b", "DOC_CONSUMER", "NONE"); an empty Option is the baseline, NONE.
+
+The file is all-or-nothing: ``parse_results_csv`` either returns every row or raises
+``ImportRefused`` listing every bad row, so a half-imported event never exists.
+``iter_results_csv`` streams the same checks for files too large to hold in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+PASSED = "passed"
+FAILED = "failed"
+AT_RISK = "at_risk"
+WITHDRAWN = "withdrawn"
+NOT_GRADED = "not_graded"
+NO_PEER = "no_peer"
+DID_NOT_COMPLETE = "did_not_complete"
+
+GRADES = (PASSED, FAILED, AT_RISK, WITHDRAWN, NOT_GRADED, NO_PEER, DID_NOT_COMPLETE)
+
+GRADE_LABELS = {
+    PASSED: "Pass",
+    FAILED: "Failed",
+    AT_RISK: "At Risk",
+    WITHDRAWN: "Withdrawn",
+    NOT_GRADED: "Option Not Graded",
+    NO_PEER: "No Peer",
+    DID_NOT_COMPLETE: "Did Not Complete",
+}
+
+PASSING_GRADES = frozenset({PASSED})
+
+# Gazelle's tm_status_results keywords; "Did Not Complete" is a UI grade with no row there.
+GAZELLE_KEYWORDS = {
+    PASSED: "passed",
+    FAILED: "failed",
+    AT_RISK: "atrisk",
+    WITHDRAWN: "withdrawn",
+    NOT_GRADED: "nograding",
+    NO_PEER: "nopeer",
+}
+
+# Keys are spellings with case, spaces and punctuation removed, so "No Peer", "nopeer",
+# "NO_PEER" and "no-peer" all match. The resultStatus* forms are the message keys Gazelle
+# stores as labels in tm_status_results, which an untranslated export would show.
+_GRADE_ALIASES = {
+    "pass": PASSED,
+    "passed": PASSED,
+    "resultstatuspassed": PASSED,
+    "fail": FAILED,
+    "failed": FAILED,
+    "resultstatusfailed": FAILED,
+    "atrisk": AT_RISK,
+    "resultstatusatrisk": AT_RISK,
+    "withdrawn": WITHDRAWN,
+    "resultstatuswithdrawn": WITHDRAWN,
+    "nograding": NOT_GRADED,
+    "notgraded": NOT_GRADED,
+    "optionnotgraded": NOT_GRADED,
+    "nopeer": NO_PEER,
+    "didnotcomplete": DID_NOT_COMPLETE,
+}
+_MESSAGE_KEY_PREFIX = "gazelletmtestingresults"
+
+NONE_OPTION = "NONE"
+
+ORGANISATION = "Organisation"
+SYSTEM = "System"
+PROFILE = "Profile"
+ACTOR = "Actor"
+OPTION = "Option"
+TYPE = "Type"
+RESULTS = "Results"
+
+REQUIRED_COLUMNS = (ORGANISATION, SYSTEM, PROFILE, ACTOR, OPTION, TYPE, RESULTS)
+COUNTER_COLUMNS = ("R/O", "V", "W", "P", "F")
+
+_COLUMN_ALIASES = {
+    ORGANISATION: frozenset({"organisation", "organization"}),
+    SYSTEM: frozenset({"system"}),
+    PROFILE: frozenset({"profile"}),
+    ACTOR: frozenset({"actor"}),
+    OPTION: frozenset({"option"}),
+    TYPE: frozenset({"type"}),
+    RESULTS: frozenset({"results"}),
+    **{name: frozenset({name.casefold()}) for name in COUNTER_COLUMNS},
+}
+
+# Option may be empty (it means NONE); every other required cell must hold something.
+_NON_EMPTY_COLUMNS = (ORGANISATION, SYSTEM, PROFILE, ACTOR, TYPE, RESULTS)
+_DELIMITERS = (",", ";", "\t")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One graded AIPO of one system; ``line`` is where the row starts in the file."""
+
+    line: int
+    organisation: str
+    system: str
+    profile: str
+    actor: str
+    option: str
+    type: str
+    grade: str
+    raw_grade: str
+    # (column, value) pairs in R/O, V, W, P, F order, for the counter columns the file has;
+    # a tuple rather than a dict so the row stays hashable.
+    counts: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def aipo(self) -> tuple[str, str, str]:
+        return (self.profile, self.actor, self.option)
+
+    @property
+    def passed(self) -> bool:
+        return self.grade in PASSING_GRADES
+
+    @property
+    def grade_label(self) -> str:
+        return GRADE_LABELS[self.grade]
+
+    def count(self, column: str) -> int | None:
+        return dict(self.counts).get(column)
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
+        return f"{where}: {self.message}"
+
+
+class ImportRefused(Exception):
+    """The file was rejected as a whole; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: Iterable[RowError]) -> None:
+        self.errors: list[RowError] = list(errors)
+        bad_rows = len({error.line for error in self.errors})
+        noun = "row" if bad_rows == 1 else "rows"
+        super().__init__(f"{bad_rows} bad {noun}; nothing was imported")
+
+    def __reduce__(self) -> tuple[type[ImportRefused], tuple[list[RowError]]]:
+        # Celery pickles task exceptions; rebuild from the errors, not from the message.
+        return (type(self), (self.errors,))
+
+
+def normalise_grade(text: str) -> str | None:
+    """Map a Gazelle UI label or tm keyword to one of ``GRADES``; None if unknown."""
+    squashed = re.sub(r"[^0-9a-z]", "", text.casefold())
+    squashed = squashed.removeprefix(_MESSAGE_KEY_PREFIX)
+    return _GRADE_ALIASES.get(squashed)
+
+
+def _text_lines(stream: IO[str] | IO[bytes]) -> Iterator[str]:
+    if isinstance(stream.read(0), bytes):
+        # utf-8-sig drops a BOM (Excel adds one) and reads plain UTF-8 unchanged.
+        lines: Iterator[str] = codecs.iterdecode(stream, "utf-8-sig")  # type: ignore[arg-type]
+    else:
+        lines = iter(stream)  # type: ignore[arg-type]
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix("\ufeff")
+    yield from lines
+
+
+def _pick_delimiter(header_line: str) -> str:
+    # Spreadsheets in comma-decimal locales re-save CSV with ";"; the header tells which.
+    counts = {delimiter: header_line.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def _header_key(cell: str) -> str:
+    return " ".join(cell.split()).casefold()
+
+
+def _quote_list(names: Iterable[str]) -> str:
+    return ", ".join(names)
+
+
+def _read_header(
+    cells: list[str], line: int
+) -> tuple[dict[str, int], dict[str, str], list[RowError]]:
+    """Return column positions, the file's own spelling of each column, and errors."""
+    keys = [_header_key(cell) for cell in cells]
+    positions: dict[str, int] = {}
+    spelling: dict[str, str] = {}
+    errors: list[RowError] = []
+    missing: list[str] = []
+    for column, aliases in _COLUMN_ALIASES.items():
+        hits = [index for index, key in enumerate(keys) if key in aliases]
+        if len(hits) > 1:
+            errors.append(
+                RowError(
+                    line=line,
+                    column=column,
+                    value=cells[hits[1]].strip(),
+                    message=f"column {column} appears {len(hits)} times in the header",
+                )
+            )
+        elif hits:
+            positions[column] = hits[0]
+            spelling[column] = " ".join(cells[hits[0]].split())
+        elif column in REQUIRED_COLUMNS:
+            missing.append(column)
+    if missing:
+        found = [cell.strip() for cell in cells if cell.strip()]
+        errors.insert(
+            0,
+            RowError(
+                line=line,
+                column="",
+                value=",".join(cells),
+                message=(
+                    f"missing required column(s): {_quote_list(missing)} "
+                    f"(found: {_quote_list(found) or 'nothing'})"
+                ),
+            ),
+        )
+    return positions, spelling, errors
+
+
+def iter_results_csv(*, stream: IO[str] | IO[bytes]) -> Iterator[ResultRow | RowError]:
+    """Yield each data row as a ResultRow, or one RowError per problem, in file order.
+
+    A header problem yields its errors and stops: no row can be read without columns.
+    Memory use is one row plus one small key per valid row (for duplicate detection).
+    """
+    lines = _text_lines(stream)
+    first = next(lines, None)
+    if first is None:
+        yield RowError(
+            line=1,
+            column="",
+            value="",
+            message=f"the file is empty (expected a header row: {_quote_list(REQUIRED_COLUMNS)})",
+        )
+        return
+    reader = csv.reader(itertools.chain([first], lines), delimiter=_pick_delimiter(first))
+
+    last_line = 0
+    try:
+        header: list[str] | None = None
+        for cells in reader:
+            header_line, last_line = last_line + 1, reader.line_num
+            if any(cell.strip() for cell in cells):
+                header = cells
+                break
+        if header is None:
+            yield RowError(line=1, column="", value="", message="the file has no header row")
+            return
+        positions, spelling, header_errors = _read_header(header, header_line)
+        if header_errors:
+            yield from header_errors
+            return
+
+        width = len(header)
+        counter_columns = [name for name in COUNTER_COLUMNS if name in positions]
+        seen: dict[tuple[str, ...], int] = {}
+        for cells in reader:
+            line, last_line = last_line + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            yield from _parse_row(cells, line, width, positions, spelling, counter_columns, seen)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        yield RowError(
+            line=last_line + 1,
+            column="",
+            value="",
+            message=f"the file cannot be read from here on ({exc}); is it a UTF-8 CSV export?",
+        )
+
+
+def _parse_row(
+    cells: list[str],
+    line: int,
+    width: int,
+    positions: dict[str, int],
+    spelling: dict[str, str],
+    counter_columns: list[str],
+    seen: dict[tuple[str, ...], int],
+) -> Iterator[ResultRow | RowError]:
+    def cell(column: str) -> str:
+        index = positions[column]
+        return cells[index].strip() if index < len(cells) else ""
+
+    errors: list[RowError] = []
+    extra = [value.strip() for value in cells[width:] if value.strip()]
+    if extra:
+        errors.append(
+            RowError(
+                line=line,
+                column="",
+                value=",".join(extra),
+                message=f"the row has {len(cells)} cells but the header has {width}",
+            )
+        )
+    for column in _NON_EMPTY_COLUMNS:
+        if not cell(column):
+            errors.append(
+                RowError(
+                    line=line,
+                    column=spelling[column],
+                    value="",
+                    message="the cell is empty but a value is required",
+                )
+            )
+
+    raw_grade = cell(RESULTS)
+    grade = normalise_grade(raw_grade) if raw_grade else None
+    if raw_grade and grade is None:
+        expected = _quote_list(GRADE_LABELS[name] for name in GRADES)
+        errors.append(
+            RowError(
+                line=line,
+                column=spelling[RESULTS],
+                value=raw_grade,
+                message=f"{raw_grade!r} is not a known grade (expected one of: {expected})",
+            )
+        )
+
+    counts: list[tuple[str, int]] = []
+    for column in counter_columns:
+        raw = cell(column)
+        if not raw:
+            # A blank counter cell counts nothing.
+            counts.append((column, 0))
+        elif _WHOLE_NUMBER.fullmatch(raw):
+            counts.append((column, int(raw)))
+        else:
+            errors.append(
+                RowError(
+                    line=line,
+                    column=spelling[column],
+                    value=raw,
+                    message=f"{raw!r} is not a whole number of tests",
+                )
+            )
+
+    if errors or grade is None:
+        yield from errors
+        return
+
+    option = cell(OPTION)
+    # Gazelle's baseline keyword is NONE; a blank or lower-case cell means the same.
+    if not option or option.casefold() == NONE_OPTION.casefold():
+        option = NONE_OPTION
+    organisation, system = cell(ORGANISATION), cell(SYSTEM)
+    profile, actor = cell(PROFILE), cell(ACTOR)
+
+    key = tuple(value.casefold() for value in (organisation, system, profile, actor, option))
+    first = seen.setdefault(key, line)
+    if first != line:
+        yield RowError(
+            line=line,
+            column="",
+            value=" / ".join((organisation, system, profile, actor, option)),
+            message=(
+                f"duplicate of line {first}: same organisation, system, profile, actor and "
+                f"option ({organisation} / {system} / {profile} / {actor} / {option})"
+            ),
+        )
+        return
+
+    yield ResultRow(
+        line=line,
+        organisation=organisation,
+        system=system,
+        profile=profile,
+        actor=actor,
+        option=option,
+        type=cell(TYPE),
+        grade=grade,
+        raw_grade=raw_grade,
+        counts=tuple(counts),
+    )
+
+
+def parse_results_csv(*, stream: IO[str] | IO[bytes]) -> list[ResultRow]:
+    """Return every row of the export, or raise ImportRefused listing every bad row.
+
+    A file with a valid header and no data rows returns an empty list.
+    """
+    rows: list[ResultRow] = []
+    errors: list[RowError] = []
+    for item in iter_results_csv(stream=stream):
+        if isinstance(item, RowError):
+            errors.append(item)
+        elif not errors:
+            # Once the file is known to be refused, valid rows are no longer needed.
+            rows.append(item)
+    if errors:
+        raise ImportRefused(errors)
+    return rows
