@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import rules
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -76,7 +77,7 @@ def application_set_claims(*, application: Application, aipos: Iterable[AIPO], b
         locked = _lock(application)
         if locked.state != Application.State.DRAFT:
             raise Conflict("Claims can only change while the application is a draft.")
-        if not permissions.can_edit_draft(by, locked):
+        if not permissions.can_edit_draft.test(by, locked):
             raise NotAllowed("Only the vendor can change its claims.")
         locked.claims.all().delete()
         ClaimedAIPO.objects.bulk_create(
@@ -95,7 +96,7 @@ def run_transition(
     application: Application,
     action: str,
     by,
-    allowed: Callable[[object, Application], bool],
+    allowed: rules.Predicate,
     not_allowed: str,
     reason: str = "",
     check: Callable[[Application], None] | None = None,
@@ -113,7 +114,7 @@ def run_transition(
                 f"it cannot be {action.replace('_', ' ')}ed from that state. "
                 "Reload the page to see what happened."
             )
-        if not allowed(by, locked):
+        if not allowed.test(by, locked):
             raise NotAllowed(not_allowed)
         if check is not None:
             check(locked)
@@ -133,7 +134,7 @@ def run_transition(
         )
         if on_commit is not None:
             transaction.on_commit(lambda: on_commit(locked))
-    application.refresh_from_db()
+    # The caller's instance is stale now (and its state field is protected): use the result.
     return locked
 
 

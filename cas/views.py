@@ -182,7 +182,7 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
         for c in claims
     ]
     labs = []
-    if permissions.can_assign_lab(user, application) and application.state == "submitted":
+    if permissions.can_assign_lab.test(user, application) and application.state == "submitted":
         for lab in Organisation.objects.filter(kind=Organisation.Kind.LAB):
             labs.append((lab, lab_refusal_reasons(lab=lab, application=application)))
     history = AuditEntry.objects.filter(
@@ -196,16 +196,19 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
         "labs": labs,
         "result_choices": TestRecord.Result.choices,
         "can": {
-            "submit": state == "draft" and permissions.can_submit(user, application),
+            "submit": state == "draft" and permissions.can_submit.test(user, application),
             "withdraw": state in Application.BEFORE_DECISION
-            and permissions.can_withdraw(user, application),
-            "assign_lab": state == "submitted" and permissions.can_assign_lab(user, application),
+            and permissions.can_withdraw.test(user, application),
+            "assign_lab": state == "submitted"
+            and permissions.can_assign_lab.test(user, application),
             "record": state == "in_assessment"
-            and permissions.can_record_results(user, application),
+            and permissions.can_record_results.test(user, application),
             "complete": state == "in_assessment"
-            and permissions.can_complete_assessment(user, application),
-            "approve": state == "in_review" and permissions.can_approve_report(user, application),
-            "decide": state == "decision_pending" and permissions.can_decide(user, application),
+            and permissions.can_complete_assessment.test(user, application),
+            "approve": state == "in_review"
+            and permissions.can_approve_report.test(user, application),
+            "decide": state == "decision_pending"
+            and permissions.can_decide.test(user, application),
         },
         "certificates": application.certificates.public(),
     }

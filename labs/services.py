@@ -61,7 +61,7 @@ def test_record_create(
         raise ActionRefused(f"{result!r} is not a result; use one of {TestRecord.Result.values}.")
     with transaction.atomic():
         locked = Application.objects.select_for_update().get(pk=application.pk)
-        if not permissions.can_record_results(by, locked):
+        if not permissions.can_record_results.test(by, locked):
             raise NotAllowed("Only members of the assigned lab can record results.")
         if locked.state != Application.State.IN_ASSESSMENT:
             raise Conflict(

@@ -1,0 +1,27 @@
+"""Small helpers the tests share (importable; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from cas.models import AIPO
+
+PASSWORD = "correct horse battery staple"
+HELIX_CLAIMS = [("XDS.b", "DOC_CONSUMER", "NONE"), ("PDQm", "PDC", "NONE")]
+
+
+def aipo(profile: str, actor: str, option: str = "NONE") -> AIPO:
+    return AIPO.objects.with_names().by_keywords(profile, actor, option).get()
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def results_csv(rows: list[tuple[str, str, str, str, str, str]]) -> bytes:
+    """A Gazelle results summary: (organisation, system, profile, actor, option, grade)."""
+    lines = ["Organisation,System,Profile,Actor,Option,Type,Results,R/O,V,W,P,F"]
+    lines += [f"{o},{s},{p},{a},{opt},Thorough,{g},2,2,0,0,0" for o, s, p, a, opt, g in rows]
+    return ("\n".join(lines) + "\n").encode()
