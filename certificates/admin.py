@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from certificates.models import Certificate, SigningKey
+
+
+@admin.register(Certificate)
+class CertificateAdmin(admin.ModelAdmin):
+    """Issued certificates are never edited: only superseded by a new one."""
+
+    list_display = ["number", "status", "valid_from", "valid_until"]
+    list_filter = ["status"]
+    search_fields = ["number"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    list_display = ["kid", "purpose", "status", "created_at"]
+    readonly_fields = ["kid", "purpose", "public_jwk", "certificate_pem", "root_certificate_pem"]
