@@ -28,11 +28,66 @@ from labs.services import test_record_create
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests needing a service skip with a reason when it is not there (CI provides all)."""
+    """Tests needing a service skip with a reason when it is not there (CI provides all).
+
+    With OPENCAS_REQUIRE_SERVICES=1 (as `make test-browser` / `make test-celery` and CI set
+    it) a missing service is an error of those tests instead, so CI cannot pass by skipping.
+    """
+    require = os.environ.get("OPENCAS_REQUIRE_SERVICES", "").strip().lower() in {"1", "true"}
     database_url = os.environ.get("DATABASE_URL", "")
+    no_postgres = (
+        None if database_url.startswith("postgres") else "needs DATABASE_URL pointing at PostgreSQL"
+    )
+    problems: dict[str, str | None] = {}
+
+    def redis_problem() -> str | None:
+        if "redis" not in problems:
+            url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+            try:
+                import redis
+
+                redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+            except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+                problems["redis"] = f"needs a Redis broker reachable at {url} ({exc})"
+            else:
+                problems["redis"] = None
+        return problems["redis"]
+
+    def browser_problem() -> str | None:
+        if "browser" not in problems:
+            path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+            problems["browser"] = None
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                problems["browser"] = (
+                    f"needs Chromium at {path} (apt-get install chromium, or set CHROMIUM_PATH)"
+                )
+            else:
+                try:
+                    import playwright.sync_api  # noqa: F401
+                except ImportError:
+                    problems["browser"] = "needs the playwright package (pip install -e '.[dev]')"
+        return problems["browser"]
+
     for item in items:
-        if "postgres" in item.keywords and not database_url.startswith("postgres"):
-            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL pointing at PostgreSQL"))
+        reasons = []
+        if "postgres" in item.keywords and no_postgres:
+            reasons.append(no_postgres)
+        if "redis" in item.keywords:
+            # The worker is a separate process: it must see the test database, so PostgreSQL.
+            reasons += [r for r in (redis_problem(), no_postgres) if r]
+        if "browser" in item.keywords and browser_problem():
+            reasons.append(browser_problem())
+        if not reasons:
+            continue
+        reason = "; ".join(reasons)
+        if require:
+            # Fail in setup, before any fixture runs, with the reason as the whole message.
+            def fail(reason: str = reason) -> None:
+                pytest.fail(f"OPENCAS_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
+
+            item.setup = fail
+        else:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +97,13 @@ def _isolated_files(settings, tmp_path: Path):
     settings.SITE_URL = "https://opencas.example"
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Load the catalogue once; transactional tests flush it and `catalogue` reloads it."""
+    with django_db_blocker.unblock():
+        call_command("load_catalogue", stdout=io.StringIO())
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from django.test import Client
 
 from cas.models import AIPO
@@ -25,3 +27,8 @@ def results_csv(rows: list[tuple[str, str, str, str, str, str]]) -> bytes:
     lines = ["Organisation,System,Profile,Actor,Option,Type,Results,R/O,V,W,P,F"]
     lines += [f"{o},{s},{p},{a},{opt},Thorough,{g},2,2,0,0,0" for o, s, p, a, opt, g in rows]
     return ("\n".join(lines) + "\n").encode()
+
+
+def page_text(response) -> str:
+    """The response body as a person reads it (HTML entities decoded)."""
+    return html.unescape(response.content.decode())
