@@ -8,6 +8,7 @@ transition methods directly.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 
 import rules
@@ -57,7 +58,7 @@ def application_create(
         raise NotAllowed("Only members of the vendor can apply for its products.")
     with transaction.atomic():
         application = Application.objects.create(
-            reference=f"pending-{timezone.now().timestamp()}-{by.pk}",
+            reference=f"tmp-{uuid.uuid4().hex[:16]}",  # replaced below, once the id is known
             vendor=vendor,
             product_version=product_version,
             created_by=by,
