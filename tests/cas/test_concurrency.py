@@ -1,0 +1,74 @@
+"""Two people acting on one case at the same moment: one outcome, one set of side effects."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from cas import services
+from cas.errors import Conflict
+from cas.models import Application, AuditEntry
+from certificates.models import Certificate
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(*actions) -> list[object]:
+    """Run the actions in threads (own connections) released together; return outcomes."""
+    barrier = threading.Barrier(len(actions))
+    outcomes: list[object] = [None] * len(actions)
+
+    def run(index: int, action) -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcomes[index] = action()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what we assert on
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@pytest.fixture
+def pending(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
+    return make_application(
+        "decision_pending",
+        lab_org=lab,
+        recorder=assessor_carol,
+        reviewer=reviewer_dave,
+        officer=officer_erin,
+    )
+
+
+def test_it_grants_once_when_two_officers_grant_at_the_same_moment(pending, officer_frank):
+    # Each request loaded the case before either locked it, as two open pages would.
+    first, second = (Application.objects.get(pk=pending.pk) for _ in range(2))
+    outcomes = race(
+        lambda: services.application_grant(application=first, by=officer_frank),
+        lambda: services.application_grant(application=second, by=officer_frank),
+    )
+    conflicts = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(conflicts) == 1, outcomes
+    assert "is now certified" in conflicts[0].message
+    assert Certificate.objects.filter(application=pending).count() == 1
+    assert AuditEntry.objects.filter(object_id=str(pending.pk), action="grant").count() == 1
+
+
+def test_it_lets_either_grant_or_withdraw_win_but_not_both(pending, officer_frank, vendor_alice):
+    first, second = (Application.objects.get(pk=pending.pk) for _ in range(2))
+    outcomes = race(
+        lambda: services.application_grant(application=first, by=officer_frank),
+        lambda: services.application_withdraw(application=second, by=vendor_alice),
+    )
+    assert sum(isinstance(o, Conflict) for o in outcomes) == 1, outcomes
+    final = Application.objects.get(pk=pending.pk).state
+    certificates = Certificate.objects.filter(application=pending).count()
+    assert (final, certificates) in {("certified", 1), ("withdrawn", 0)}
