@@ -18,7 +18,8 @@ demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_catalogue
 	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver $(HOST)
+	@# --insecure: serve static files without DEBUG (a demo; production uses collectstatic)
+	$(PY) manage.py runserver --insecure $(HOST)
 
 test: install
 	$(PY) -m pytest -q

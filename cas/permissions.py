@@ -89,7 +89,7 @@ rules.add_perm("cas.approve_report", can_approve_report)
 rules.add_perm("cas.decide_application", can_decide)
 
 
-def get_application_for(user, pk: int | str) -> Application:
+def get_application_for(user, pk: int) -> Application:
     """The one lookup for a case: missing and foreign both answer 404, and foreign is logged."""
     try:
         return (
@@ -97,7 +97,7 @@ def get_application_for(user, pk: int | str) -> Application:
             .select_related("vendor", "lab", "product_version__product")
             .get(pk=pk)
         )
-    except (Application.DoesNotExist, ValueError, TypeError):
-        if Application.objects.filter(pk=pk if str(pk).isdigit() else None).exists():
+    except Application.DoesNotExist:
+        if Application.objects.filter(pk=pk).exists():
             log.warning("user %s was refused foreign application %s", user.pk, pk)
         raise Http404("No such application") from None

@@ -8,6 +8,7 @@ transition methods directly.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 
@@ -20,6 +21,8 @@ from cas import permissions
 from cas.audit import audit_record
 from cas.errors import ActionRefused, Conflict, NotAllowed
 from cas.models import AIPO, Application, ClaimedAIPO, Organisation, Product, ProductVersion
+
+log = logging.getLogger("opencas.cases")
 
 
 def product_create(*, vendor: Organisation, name: str, description: str = "", by) -> Product:
@@ -247,7 +250,13 @@ def application_grant(*, application: Application, by, reason: str = "") -> Appl
     def issue(locked: Application) -> None:
         from certificates.tasks import issue_certificate
 
-        issue_certificate.delay(locked.pk)
+        try:
+            issue_certificate.delay(locked.pk)
+        except Exception:
+            # The grant is committed whatever happens here; with inline tasks a signing
+            # failure must not turn the officer's page into an error. The certificate stays
+            # 'issuing' and `manage.py issue_pending_certificates` finishes it.
+            log.exception("issuing the certificate of %s failed", locked.reference)
 
     return run_transition(
         application=application,

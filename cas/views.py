@@ -140,13 +140,16 @@ def application_new(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Draft {application.reference} created.")
                 return redirect("application_detail", pk=application.pk)
     catalogue = AIPO.objects.with_names()
-    if query:
-        catalogue = catalogue.filter(
-            Q(profile__keyword__icontains=query)
-            | Q(profile__name__icontains=query)
-            | Q(actor__keyword__icontains=query)
-            | Q(actor__name__icontains=query)
+    # "XDS.b, PDQm" lists both, so one page can claim AIPOs of several profiles.
+    matches = Q()
+    for term in filter(None, (t.strip() for t in query.split(","))):
+        matches |= (
+            Q(profile__keyword__icontains=term)
+            | Q(profile__name__icontains=term)
+            | Q(actor__keyword__icontains=term)
+            | Q(actor__name__icontains=term)
         )
+    catalogue = catalogue.filter(matches)
     return render(
         request,
         "cas/application_new.html",

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
+import logging
 import re
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ from certificates import keys, signing
 from certificates.models import Certificate, NumberSequence
 from certificates.pdf import CertificateContent, ScopeLine, qr_text_for, render_certificate_pdf
 
+log = logging.getLogger("opencas.certificates")
 NUMBER_PATTERN = re.compile(r"\b[A-Z]{2,10}-\d{4}-\d{6}\b")
 
 
@@ -113,11 +116,22 @@ def render_content(certificate: Certificate, *, qr_text: str, key_id: str) -> Ce
         decision_date=certificate.decision_date,
         valid_from=certificate.valid_from,
         valid_until=certificate.valid_until,
-        status=certificate.get_status_display() if certificate.status != "issuing" else "Active",
+        # The PDF is frozen; the status it states is the one at issue, the live one is online.
+        status="Active when issued: check the current status online",
         verify_url=verify_url(certificate.number),
         qr_text=qr_text,
         key_id=key_id,
     )
+
+
+def certificates_finish_pending() -> list[str]:
+    """Issue every granted case still lacking an active certificate (after a failed task)."""
+    pending = Application.objects.filter(state=Application.State.CERTIFIED).exclude(
+        certificates__status__in=[s for s in Certificate.Status.values if s != "issuing"]
+    )
+    return [
+        certificate_issue(application_id=pk).number for pk in pending.values_list("pk", flat=True)
+    ]
 
 
 def certificate_issue(*, application_id: int) -> Certificate:
@@ -249,18 +263,12 @@ def find_certificate(number: str) -> Certificate | None:
 
 def _number_in_pdf(pdf_bytes: bytes) -> str:
     try:
-        reader = PdfReader(_BytesIO(pdf_bytes))
+        reader = PdfReader(io.BytesIO(pdf_bytes))
         text = reader.pages[0].extract_text() or ""
     except Exception:  # noqa: BLE001 - any unreadable PDF simply has no number to show
         return ""
     match = NUMBER_PATTERN.search(text)
     return match.group(0) if match else ""
-
-
-def _BytesIO(data: bytes):  # noqa: N802 - tiny local alias keeps the import lazy
-    import io
-
-    return io.BytesIO(data)
 
 
 def verify_pdf(*, pdf_bytes: bytes) -> Verification:

@@ -6,13 +6,6 @@ from django.db import models
 from cas.models import AIPO, Application, Domain, Organisation, Profile
 
 
-class AccreditationQuerySet(models.QuerySet):
-    def valid_on(self, day) -> AccreditationQuerySet:
-        return self.filter(
-            status=Accreditation.Status.ACTIVE, valid_from__lte=day, valid_until__gte=day
-        )
-
-
 class Accreditation(models.Model):
     """An accreditation body's ISO/IEC 17025 attestation, and the scheme's authorisation."""
 
@@ -36,8 +29,6 @@ class Accreditation(models.Model):
     valid_from = models.DateField()
     valid_until = models.DateField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
-
-    objects = AccreditationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-valid_until"]

@@ -6,7 +6,7 @@ import io
 
 import pytest
 from django.utils import timezone
-from support import page_text
+from support import client_for, page_text
 
 from cas import services
 from certificates.models import Certificate
@@ -148,3 +148,42 @@ def test_it_shows_the_certificate_publicly_with_its_scope_and_status(certificate
 
 def test_it_answers_404_for_an_unknown_certificate_page(db, buyer):
     assert buyer.get("/certificates/CAS-2026-424242/").status_code == 404
+
+
+def test_it_keeps_the_grant_when_signing_fails_and_finishes_issuance_later(
+    make_application,
+    lab,
+    assessor_carol,
+    reviewer_dave,
+    officer_erin,
+    officer_frank,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    from django.core.management import call_command
+
+    from certificates import signing
+
+    application = make_application(
+        "decision_pending",
+        lab_org=lab,
+        recorder=assessor_carol,
+        reviewer=reviewer_dave,
+        officer=officer_erin,
+    )
+
+    def broken_signer(**kwargs):
+        raise OSError("signing device unavailable")
+
+    monkeypatch.setattr(signing, "sign_pdf", broken_signer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(officer_frank).post(f"/applications/{application.pk}/grant/")
+    assert response.status_code == 302
+    certificate = Certificate.objects.get(application=application)
+    assert certificate.status == "issuing" and not certificate.pdf
+    assert Certificate.objects.public().count() == 0
+
+    monkeypatch.undo()
+    call_command("issue_pending_certificates", stdout=io.StringIO())
+    certificate = Certificate.objects.get(pk=certificate.pk)
+    assert certificate.status == "active" and certificate.pdf_sha256
