@@ -17,6 +17,19 @@ from cas.models import (
 )
 
 
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """Records that change only through the services: the admin may read, never write."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -61,30 +74,13 @@ class ProductVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
-    """Read-only: state changes go through the services, never through this form."""
-
+class ApplicationAdmin(AppendOnlyAdmin):
     list_display = ["reference", "vendor", "product_version", "state", "lab"]
     list_filter = ["state"]
     search_fields = ["reference", "vendor__name"]
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(AppendOnlyAdmin):
     list_display = ["id", "at", "actor_name", "object_type", "object_id", "action", "to_state"]
     list_filter = ["object_type", "action"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

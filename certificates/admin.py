@@ -2,22 +2,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from cas.admin import AppendOnlyAdmin
 from certificates.models import Certificate, SigningKey
 
 
 @admin.register(Certificate)
-class CertificateAdmin(admin.ModelAdmin):
+class CertificateAdmin(AppendOnlyAdmin):
     """Issued certificates are never edited: only superseded by a new one."""
 
     list_display = ["number", "status", "valid_from", "valid_until"]
     list_filter = ["status"]
     search_fields = ["number"]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(SigningKey)

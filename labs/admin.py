@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from cas.admin import AppendOnlyAdmin
 from labs.models import Accreditation, ConflictOfInterest, TestRecord
 
 
@@ -15,16 +16,7 @@ admin.site.register(ConflictOfInterest)
 
 
 @admin.register(TestRecord)
-class TestRecordAdmin(admin.ModelAdmin):
-    """Append-only: amendments are new versions recorded through the lab's pages."""
+class TestRecordAdmin(AppendOnlyAdmin):
+    """Amendments are new versions recorded through the lab's pages."""
 
     list_display = ["application", "aipo", "version", "result", "recorded_by", "recorded_at"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -259,3 +259,15 @@ def make_application(catalogue, connectathon_2026, vendor_alice):
         return services.application_grant(application=application, by=officer)
 
     return build
+
+
+@pytest.fixture
+def pending_case(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
+    """A Helix case assessed by Carol, reviewed by Dave, assigned by Erin: awaiting decision."""
+    return make_application(
+        "decision_pending",
+        lab_org=lab,
+        recorder=assessor_carol,
+        reviewer=reviewer_dave,
+        officer=officer_erin,
+    )

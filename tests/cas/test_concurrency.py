@@ -38,14 +38,8 @@ def race(*actions) -> list[object]:
 
 
 @pytest.fixture
-def pending(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
-    return make_application(
-        "decision_pending",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
+def pending(pending_case):
+    return pending_case
 
 
 def test_it_grants_once_when_two_officers_grant_at_the_same_moment(pending, officer_frank):

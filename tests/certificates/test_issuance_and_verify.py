@@ -21,16 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def granted(make_application, lab, assessor_carol, reviewer_dave, officer_erin, officer_frank):
+def granted(pending_case, officer_frank):
     """A case granted by Frank; its issuance task has not run (tests run in a transaction)."""
-    application = make_application(
-        "decision_pending",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
-    return services.application_grant(application=application, by=officer_frank)
+    return services.application_grant(application=pending_case, by=officer_frank)
 
 
 @pytest.fixture
@@ -151,26 +144,13 @@ def test_it_answers_404_for_an_unknown_certificate_page(db, buyer):
 
 
 def test_it_keeps_the_grant_when_signing_fails_and_finishes_issuance_later(
-    make_application,
-    lab,
-    assessor_carol,
-    reviewer_dave,
-    officer_erin,
-    officer_frank,
-    monkeypatch,
-    django_capture_on_commit_callbacks,
+    pending_case, officer_frank, monkeypatch, django_capture_on_commit_callbacks
 ):
     from django.core.management import call_command
 
     from certificates import signing
 
-    application = make_application(
-        "decision_pending",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
+    application = pending_case
 
     def broken_signer(**kwargs):
         raise OSError("signing device unavailable")
