@@ -210,6 +210,7 @@ def certificate_issue(*, application_id: int) -> Certificate:
 class StatusVerdict:
     ok: bool
     code: str
+    title: str
     message: str
     certificate: Certificate | None = None
 
@@ -224,10 +225,12 @@ class Verification:
 def status_verdict(certificate: Certificate | None, *, number: str = "") -> StatusVerdict:
     if certificate is None:
         shown = f" {number}" if number else ""
-        return StatusVerdict(False, "unknown", f"No certificate{shown} was issued by this scheme.")
+        return StatusVerdict(
+            False, "unknown", "Unknown", f"No certificate{shown} was issued by this scheme."
+        )
     today = timezone.localdate()
     since = (
-        f" since {timezone.localtime(certificate.status_changed_at):%Y-%m-%d}"
+        f"since {timezone.localtime(certificate.status_changed_at):%Y-%m-%d}"
         if certificate.status_changed_at
         else ""
     )
@@ -235,20 +238,26 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
         return StatusVerdict(
             False,
             "expired",
-            f"Expired: valid until {certificate.valid_until:%Y-%m-%d}.",
+            "Expired",
+            f"it was valid until {certificate.valid_until:%Y-%m-%d}.",
             certificate,
         )
     if certificate.status == Certificate.Status.ACTIVE:
         return StatusVerdict(
             True,
             "active",
-            f"Active{since}; valid from {certificate.valid_from:%Y-%m-%d} "
-            f"until {certificate.valid_until:%Y-%m-%d}.",
+            "Active",
+            f"{since}; valid from {certificate.valid_from:%Y-%m-%d} "
+            f"until {certificate.valid_until:%Y-%m-%d}.".lstrip("; "),
             certificate,
         )
     reason = f": {certificate.status_reason}" if certificate.status_reason else "."
     return StatusVerdict(
-        False, certificate.status, f"{certificate.get_status_display()}{since}{reason}", certificate
+        False,
+        certificate.status,
+        certificate.get_status_display(),
+        f"{since}{reason}".lstrip(": ") or "no reason recorded.",
+        certificate,
     )
 
 
@@ -277,10 +286,22 @@ def verify_pdf(*, pdf_bytes: bytes) -> Verification:
     )
     digest = hashlib.sha256(pdf_bytes).hexdigest()
     certificate = Certificate.objects.public().filter(pdf_sha256=digest).first()
-    if certificate is None and signature.code not in {"not_pdf", "unreadable"}:
-        number = _number_in_pdf(pdf_bytes)
-        certificate = find_certificate(number) if number else None
-    return Verification(signature=signature, status=status_verdict(certificate))
+    if certificate is not None or signature.code in {"not_pdf", "unreadable"}:
+        return Verification(signature=signature, status=status_verdict(certificate))
+    number = _number_in_pdf(pdf_bytes)
+    status = status_verdict(find_certificate(number) if number else None, number=number)
+    if not signature.ok and status.certificate is not None:
+        # The number was read from a document that failed its signature check: say what the
+        # real certificate's status is, without lending the document any credibility.
+        status = StatusVerdict(
+            False,
+            "claimed",
+            f"Claims to be {number}",
+            f"the certificate {number} on record is {status.title.lower()} "
+            f"({status.message.rstrip('.')}), but this document is not a faithful copy of it.",
+            status.certificate,
+        )
+    return Verification(signature=signature, status=status)
 
 
 def verify_number(*, number: str) -> Verification:
@@ -302,7 +323,9 @@ def verify_qr(*, text: str) -> Verification:
         verdict = signing.PdfSignatureVerdict(ok=False, code=exc.code, message=str(exc))
         return Verification(
             signature=verdict,
-            status=StatusVerdict(False, "unknown", "No status: the QR code could not be trusted."),
+            status=StatusVerdict(
+                False, "unknown", "Unknown", "no status: the QR code could not be trusted."
+            ),
         )
     certificate = find_certificate(str(payload.get("num", "")))
     verdict = signing.PdfSignatureVerdict(

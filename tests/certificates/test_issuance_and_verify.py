@@ -90,6 +90,9 @@ def test_it_says_a_pdf_with_one_changed_byte_was_modified(certificate, buyer):
     signature, status = verdicts(verify_upload(buyer, bytes(data)))
     assert "<strong>Not valid</strong>" in signature
     assert "The document was changed after it was signed" in signature
+    # The real certificate's status is reported, without vouching for the altered copy.
+    assert f"Claims to be {certificate.number}" in status
+    assert "not a faithful copy" in status
 
 
 def test_it_says_a_file_that_is_not_a_pdf_is_not_a_pdf(certificate, buyer):
