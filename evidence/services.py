@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from cas.audit import audit_record
 from cas.models import AIPO, Application, Organisation, Product
-from evidence.importers import ImportRefused, RowError, parse_results_csv
+from evidence.importers import ImportRefused, ResultRow, RowError, iter_results_csv
 from evidence.models import ConnectathonAlias, ConnectathonEvent, ConnectathonResult
 
 
@@ -84,28 +84,38 @@ class _Resolver:
         return self.products.get((vendor_id, name.lower())) if vendor_id else None
 
 
+def _aipo_key(row: ResultRow) -> tuple[str, str, str]:
+    return (row.profile.lower(), row.actor.lower(), (row.option or "NONE").lower())
+
+
 def connectathon_import(*, event: ConnectathonEvent, stream: IO, by) -> ImportSummary:
     """Import a Gazelle results summary: whole file or nothing; re-import changes nothing."""
-    rows = parse_results_csv(stream=stream)
     aipos = {
         (a.profile.keyword.lower(), a.actor.keyword.lower(), a.option.keyword.lower()): a.pk
         for a in AIPO.objects.with_names()
     }
-    errors = [
-        RowError(
-            line=row.line,
-            column="Profile/Actor/Option",
-            value=f"{row.profile} / {row.actor} / {row.option}",
-            message=(
-                f"{row.profile} / {row.actor} / {row.option or 'NONE'} is not a profile / "
-                "actor / option triple of the catalogue"
-            ),
-        )
-        for row in rows
-        if (row.profile.lower(), row.actor.lower(), (row.option or "NONE").lower()) not in aipos
-    ]
+    rows: list[ResultRow] = []
+    errors: list[RowError] = []
+    # One pass that collects every problem, so a refused file names all its bad rows at once.
+    for item in iter_results_csv(stream=stream):
+        if isinstance(item, RowError):
+            errors.append(item)
+        elif _aipo_key(item) not in aipos:
+            errors.append(
+                RowError(
+                    line=item.line,
+                    column="Profile/Actor/Option",
+                    value=f"{item.profile} / {item.actor} / {item.option}",
+                    message=(
+                        f"{item.profile} / {item.actor} / {item.option or 'NONE'} is not a "
+                        "profile / actor / option triple of the catalogue"
+                    ),
+                )
+            )
+        else:
+            rows.append(item)
     if errors:
-        raise ImportRefused(errors)
+        raise ImportRefused(sorted(errors, key=lambda error: error.line))
 
     resolver = _Resolver()
     existing = {

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from cas import services
-from cas.models import AIPO, Domain, Membership, Organisation
+from cas.models import AIPO, Application, Domain, Membership, Organisation
 from certificates.models import Certificate
 from evidence.services import connectathon_event_get_or_create, connectathon_import
 from labs.models import Accreditation
@@ -168,7 +168,6 @@ class Command(BaseCommand):
                     application = services.application_grant(
                         application=application, by=users["frank"], reason="All AIPOs passed."
                     )
-            self.stdout.write(f"  {application.reference}: {version} is {application.state}")
             return application
 
         case("HelixEHR 5.1.2", EHR_CLAIMS, alice, "grant")
@@ -187,5 +186,10 @@ class Command(BaseCommand):
         services.application_withdraw(
             application=withdrawn, by=alice, reason="Re-applying with the 5.2.1 release."
         )
+        for application in Application.objects.select_related("product_version__product"):
+            self.stdout.write(
+                f"  {application.reference}: {application.product_version} is "
+                f"{application.get_state_display().lower()}"
+            )
         numbers = Certificate.objects.public().values_list("number", flat=True)
         self.stdout.write(f"Certificates issued: {', '.join(numbers)}")
