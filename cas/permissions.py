@@ -24,16 +24,6 @@ def organisation_ids(user, kind: str | None = None) -> list[int]:
     return cache[kind]
 
 
-def roles_in(user, organisation_id: int | None) -> set[str]:
-    if not user.is_authenticated or organisation_id is None:
-        return set()
-    return set(
-        Membership.objects.filter(user=user, organisation_id=organisation_id).values_list(
-            "role", flat=True
-        )
-    )
-
-
 @rules.predicate
 def is_officer(user) -> bool:
     return bool(organisation_ids(user, Organisation.Kind.SCHEME))

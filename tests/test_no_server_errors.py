@@ -1,0 +1,87 @@
+"""Every page, found from the URL configuration, as every member of the cast: never a 500,
+and never a foreign case (a vendor or lab outside the case gets 404)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from support import client_for
+
+pytestmark = pytest.mark.django_db
+
+# Logging out mid-walk would turn every later request into a redirect to the login page.
+SKIP_PREFIXES = ("admin/", "static/", "media/", "accounts/logout/")
+
+
+def walk(patterns, prefix: str = ""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern) and not route.startswith(SKIP_PREFIXES):
+            yield route
+
+
+def concrete(route: str, *, case_pk: int, number: str) -> str:
+    return "/" + route.replace("<int:pk>", str(case_pk)).replace("<str:number>", number).lstrip("^")
+
+
+GARBAGE = {
+    "version": "",
+    "name": "x" * 500,
+    "aipos": ["nope", "999999"],
+    "product_version": "abc",
+    "lab": "-1",
+    "aipo": "999999",
+    "result": "maybe",
+    "reason": "\x00",
+    "number": "' OR 1=1 --",
+    "qr": "not.a.jws",
+    "event": "",
+}
+
+
+def test_it_never_answers_500_and_hides_foreign_cases(
+    pending_case,
+    vendor_alice,
+    vendor_bob,
+    assessor_carol,
+    reviewer_dave,
+    officer_frank,
+    django_user_model,
+):
+    from cas.models import Organisation
+
+    other_lab = Organisation.objects.create(kind="lab", name="Other Lab")
+    from cas.models import Membership
+
+    outsider_assessor = django_user_model.objects.create_user("assessor_olga", password="x")
+    Membership.objects.create(user=outsider_assessor, organisation=other_lab, role="assessor")
+    routes = sorted(set(walk(get_resolver().url_patterns)))
+    assert any("applications/<int:pk>/" in r for r in routes)
+    users = [
+        None,
+        vendor_alice,
+        vendor_bob,
+        assessor_carol,
+        reviewer_dave,
+        officer_frank,
+        outsider_assessor,
+    ]
+    for user in users:
+        client = client_for(user) if user else __import__("django.test").test.Client()
+        for route in routes:
+            url = concrete(route, case_pk=pending_case.pk, number="CAS-2026-000404")
+            for method in ("get", "post"):
+                data = dict(GARBAGE)
+                if method == "post":
+                    data["pdf"] = io.BytesIO(b"%PDF-1.7 broken")
+                    data["file"] = io.BytesIO(b"\xff\xfe not csv")
+                response = getattr(client, method)(url, data if method == "post" else None)
+                assert response.status_code < 500, (user, method, url, response.status_code)
+                if user in (vendor_bob, outsider_assessor) and "applications/<int:pk>" in route:
+                    # 405 (GET on a POST-only action) answers alike for every id: no leak.
+                    assert response.status_code in (404, 405), (user, method, url)
+                    assert pending_case.reference.encode() not in response.content
