@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 import rules
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -115,7 +115,7 @@ def run_transition(
         if locked.state != expected_state or not can_proceed(method):
             raise Conflict(
                 f"{locked.reference} is now {locked.get_state_display().lower()}: "
-                f"it cannot be {action.replace('_', ' ')}ed from that state. "
+                f"'{action.replace('_', ' ')}' is no longer possible from that state. "
                 "Reload the page to see what happened."
             )
         if not allowed.test(by, locked):
@@ -124,10 +124,7 @@ def run_transition(
             check(locked)
         from_state = locked.state
         method(**(kwargs or {}))
-        try:
-            locked.save()
-        except IntegrityError as exc:  # pragma: no cover - defensive, surfaces as conflict
-            raise Conflict(f"{locked.reference} could not be saved: {exc}") from exc
+        locked.save()
         audit_record(
             obj=locked,
             action=action,
