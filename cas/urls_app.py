@@ -2,7 +2,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from cas import views
-from evidence import views as evidence_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -32,5 +31,4 @@ urlpatterns = [
     path("applications/<int:pk>/approve/", views.application_approve, name="application_approve"),
     path("applications/<int:pk>/grant/", views.application_grant, name="application_grant"),
     path("applications/<int:pk>/refuse/", views.application_refuse, name="application_refuse"),
-    path("connectathon/", evidence_views.connectathon_import_page, name="connectathon_import"),
 ]

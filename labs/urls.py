@@ -1,0 +1,5 @@
+"""Lab pages (see labs/views.py)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
