@@ -171,6 +171,39 @@ EVIDENCE_MAX_AGE_YEARS = envint("EVIDENCE_MAX_AGE_YEARS", "3")
 # generated here on first use; production points this at a mounted secret volume.
 SIGNING_KEY_DIR = Path(os.environ.get("SIGNING_KEY_DIR", BASE_DIR / "var" / "keys"))
 
+# --- Certificates: key encryption, time-stamping, lifecycle, status list (issue 6) ---
+# Private keys are encrypted at rest under this passphrase (or the file's content). With
+# neither set, embedded mode generates one into var/; production (SECRET_KEY set) must set one.
+SIGNING_KEY_PASSPHRASE = os.environ.get("OPENCAS_KEY_PASSPHRASE", "")
+SIGNING_KEY_PASSPHRASE_FILE = os.environ.get("OPENCAS_KEY_PASSPHRASE_FILE", "")
+SIGNING_KEY_PASSPHRASE_GENERATE = envbool(
+    "OPENCAS_KEY_PASSPHRASE_GENERATE", "False" if "SECRET_KEY" in os.environ else "True"
+)
+# An RFC 3161 time-stamp authority: PDF signatures are PAdES B-T with it, B-B without.
+CERTIFICATE_TSA_URL = os.environ.get("CERTIFICATE_TSA_URL", "")
+# A suspension not lifted within this many days becomes a withdrawal; the vendor is warned
+# this many days before.
+CERTIFICATE_SUSPENSION_MAX_DAYS = envint("CERTIFICATE_SUSPENSION_MAX_DAYS", "90")
+CERTIFICATE_SUSPENSION_WARNING_DAYS = envint("CERTIFICATE_SUSPENSION_WARNING_DAYS", "14")
+# The signed status list is valid this long; beat re-signs it at half that interval.
+CERTIFICATE_STATUS_LIST_VALIDITY_HOURS = envint("CERTIFICATE_STATUS_LIST_VALIDITY_HOURS", "24")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "certificates-expire": {
+            "task": "certificates.tasks.expire_certificates",
+            "schedule": 3600.0,
+        },
+        "certificates-overdue-suspensions": {
+            "task": "certificates.tasks.withdraw_overdue_suspensions",
+            "schedule": 3600.0,
+        },
+        "certificates-status-list": {
+            "task": "certificates.tasks.publish_status_list",
+            "schedule": CERTIFICATE_STATUS_LIST_VALIDITY_HOURS * 1800.0,
+        },
+    }
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,22 +1,34 @@
-"""The key store: public halves in the database, private halves as files under SIGNING_KEY_DIR.
+"""The key store: public halves in the database, private halves encrypted under SIGNING_KEY_DIR.
 
-In the embedded mode a development PKI (P-256 root CA -> issuing certificate) and an
-Ed25519 key are made on first use. Production mounts SIGNING_KEY_DIR from a secret store.
+Every private key file is a PKCS#8 PEM encrypted (PBES2, AES-256) under a passphrase taken
+from OPENCAS_KEY_PASSPHRASE or the file named by OPENCAS_KEY_PASSPHRASE_FILE. In the embedded
+mode, with neither set, a development passphrase is generated once next to the key folder
+(var/signing-key-passphrase). No private key is ever stored in clear, on disk or in the
+database; decrypted keys live only in this process's memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from cas.errors import ActionRefused
 from certificates import signing
-from certificates.models import SigningKey
+from certificates.models import Certificate, SigningKey
+
+
+class KeyStoreError(RuntimeError):
+    """The key store cannot be used as configured (missing passphrase, missing key file)."""
 
 
 @dataclass(frozen=True)
@@ -27,37 +39,135 @@ class PdfSigner:
     chain_pems: list[bytes]
 
 
+# --------------------------------------------------------------------------- passphrase
+
+
+def dev_passphrase_path() -> Path:
+    return Path(settings.SIGNING_KEY_DIR).parent / "signing-key-passphrase"
+
+
+def _write_exclusive(path: Path, data: bytes) -> bool:
+    """Write a new file atomically; False if another process created it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            os.link(tmp, path)  # fails if the file exists: never overwrites a passphrase
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def passphrase() -> bytes:
+    value = settings.SIGNING_KEY_PASSPHRASE
+    if value:
+        return value.encode()
+    if settings.SIGNING_KEY_PASSPHRASE_FILE:
+        path = Path(settings.SIGNING_KEY_PASSPHRASE_FILE)
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise KeyStoreError(f"Cannot read the key passphrase file {path}: {exc}") from exc
+        if not value:
+            raise KeyStoreError(f"The key passphrase file {path} is empty.")
+        return value.encode()
+    if not settings.SIGNING_KEY_PASSPHRASE_GENERATE:
+        raise KeyStoreError(
+            "No passphrase for the signing keys: set OPENCAS_KEY_PASSPHRASE or "
+            "OPENCAS_KEY_PASSPHRASE_FILE."
+        )
+    path = dev_passphrase_path()
+    if not path.exists():
+        _write_exclusive(path, secrets.token_urlsafe(32).encode())
+    return path.read_text().strip().encode()
+
+
+# --------------------------------------------------------------------------- private halves
+
+
 def _key_path(kid: str) -> Path:
     return Path(settings.SIGNING_KEY_DIR) / f"{kid}.pem"
+
+
+def _encrypt(pem: bytes) -> bytes:
+    key = serialization.load_pem_private_key(pem, password=None)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase()),
+    )
 
 
 def _write_private(kid: str, pem: bytes) -> None:
     path = _key_path(kid)
     path.parent.mkdir(parents=True, exist_ok=True)
+    encrypted = _encrypt(pem)
     # Written to a temporary name and renamed, so a reader never sees half a key.
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(encrypted)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# Decrypting costs a key derivation; signers reuse the clear key for the life of the process.
+_decrypted: dict[tuple[str, str, int, bytes], bytes] = {}
 
 
 def _read_private(key: SigningKey) -> bytes:
     path = _key_path(key.kid)
     try:
-        return path.read_bytes()
+        stat = path.stat()
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise RuntimeError(
+        raise KeyStoreError(
             f"The private key for {key.kid} is missing from {settings.SIGNING_KEY_DIR}."
         ) from None
+    secret = passphrase()
+    cache_key = (str(path), key.kid, stat.st_mtime_ns, hashlib.sha256(secret).digest())
+    if cache_key in _decrypted:
+        return _decrypted[cache_key]
+    if b"ENCRYPTED" not in data.split(b"\n", 1)[0]:
+        # A clear key left by an older OpenCAS: encrypt it in place before using it.
+        _write_private(key.kid, data)
+        return _read_private(key)
+    try:
+        private = serialization.load_pem_private_key(data, password=secret)
+    except (ValueError, TypeError) as exc:
+        raise KeyStoreError(
+            f"The private key for {key.kid} cannot be decrypted with the configured passphrase."
+        ) from exc
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _decrypted[cache_key] = pem
+    return pem
+
+
+# --------------------------------------------------------------------------- key lifecycle
 
 
 def new_kid(purpose: str) -> str:
     return f"{purpose}-{timezone.now():%Y%m%d}-{secrets.token_hex(4)}"
 
 
-def create_key(*, purpose: str) -> SigningKey:
-    """Make a new active key of this purpose, retiring the previous one."""
+def create_key(*, purpose: str, retire_active: bool = True) -> SigningKey:
+    """Make a new active key of this purpose; the previous active one is retired.
+
+    With retire_active=False an existing active key makes this fail (IntegrityError), which
+    is how two workers making the first key at the same moment end up with one.
+    """
+    if purpose not in SigningKey.Purpose.values:
+        raise ActionRefused(f"Unknown key purpose {purpose!r}: use jws or pdf.")
     kid = new_kid(purpose)
     if purpose == SigningKey.Purpose.JWS:
         private = signing.generate_ed25519_private_pem()
@@ -71,9 +181,10 @@ def create_key(*, purpose: str) -> SigningKey:
         }
     _write_private(kid, private)
     with transaction.atomic():
-        SigningKey.objects.filter(purpose=purpose, status=SigningKey.Status.ACTIVE).update(
-            status=SigningKey.Status.RETIRED
-        )
+        if retire_active:
+            SigningKey.objects.select_for_update().filter(
+                purpose=purpose, status=SigningKey.Status.ACTIVE
+            ).update(status=SigningKey.Status.RETIRED, retired_at=timezone.now())
         return SigningKey.objects.create(kid=kid, purpose=purpose, **fields)
 
 
@@ -82,7 +193,8 @@ def _active(purpose: str) -> SigningKey:
     if key is not None:
         return key
     try:
-        return create_key(purpose=purpose)
+        with transaction.atomic():
+            return create_key(purpose=purpose, retire_active=False)
     except IntegrityError:
         # Another worker made the first key at the same moment: use theirs.
         return SigningKey.objects.get(purpose=purpose, status=SigningKey.Status.ACTIVE)
@@ -104,6 +216,21 @@ def active_pdf_signer() -> PdfSigner:
 
 
 def published_jwks() -> dict:
+    """The JWKS for offline verifiers: the active key and every unrevoked key that signed a
+    live (active or suspended) certificate. Keys whose certificates are all withdrawn,
+    revoked, expired or superseded drop out: nothing valid can be verified with them."""
+    live_signers = Certificate.objects.live().values("jws_key")
+    keys = (
+        SigningKey.objects.filter(purpose=SigningKey.Purpose.JWS)
+        .exclude(status=SigningKey.Status.REVOKED)
+        .filter(Q(status=SigningKey.Status.ACTIVE) | Q(pk__in=live_signers))
+    )
+    return {"keys": [key.public_jwk for key in keys.order_by("created_at")]}
+
+
+def verification_jwks() -> dict:
+    """Every unrevoked JWS key: our own verify page still names the status of a withdrawn
+    or expired certificate whose key has left the published set."""
     keys = SigningKey.objects.filter(purpose=SigningKey.Purpose.JWS).exclude(
         status=SigningKey.Status.REVOKED
     )
@@ -114,4 +241,4 @@ def trusted_pdf_roots() -> list[bytes]:
     keys = SigningKey.objects.filter(purpose=SigningKey.Purpose.PDF).exclude(
         status=SigningKey.Status.REVOKED
     )
-    return [key.root_certificate_pem.encode() for key in keys]
+    return [key.root_certificate_pem.encode() for key in keys.order_by("created_at")]

@@ -25,6 +25,9 @@ class SigningKey(models.Model):
     certificate_pem = models.TextField(blank=True)
     root_certificate_pem = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -60,6 +63,17 @@ class CertificateQuerySet(models.QuerySet):
     def public(self) -> CertificateQuerySet:
         return self.exclude(status=Certificate.Status.ISSUING)
 
+    def live(self) -> CertificateQuerySet:
+        """Certificates a buyer may still rely on, or that may become reliable again."""
+        return self.filter(status__in=Certificate.LIVE_STATUSES)
+
+    def key_revoked(self) -> CertificateQuerySet:
+        """Live certificates signed with a revoked key: they wait to be re-issued."""
+        revoked = SigningKey.Status.REVOKED
+        return self.live().filter(
+            models.Q(jws_key__status=revoked) | models.Q(pdf_key__status=revoked)
+        )
+
 
 class Certificate(models.Model):
     class Status(models.TextChoices):
@@ -87,13 +101,28 @@ class Certificate(models.Model):
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     jws = models.TextField(blank=True)
     jws_key = models.ForeignKey(
-        SigningKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        SigningKey,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jws_certificates",
     )
     pdf_key = models.ForeignKey(
-        SigningKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        SigningKey,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pdf_certificates",
     )
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_reason = models.TextField(blank=True)
+    # 1 at issue; each re-issue (new PDF and JWS, same number) adds one.
+    revision = models.PositiveIntegerField(default=1)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="supersedes"
+    )
+    # When the vendor was told that this suspension will turn into a withdrawal.
+    withdrawal_warned_at = models.DateTimeField(null=True, blank=True)
 
     objects = CertificateQuerySet.as_manager()
 
@@ -103,7 +132,61 @@ class Certificate(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    LIVE_STATUSES = (Status.ACTIVE, Status.SUSPENDED)
+
+    @property
+    def signature_key_revoked(self) -> bool:
+        revoked = SigningKey.Status.REVOKED
+        keys = [k for k in (self.jws_key, self.pdf_key) if k is not None]
+        return self.status in self.LIVE_STATUSES and any(k.status == revoked for k in keys)
+
+    def _changed(self, *, at, reason: str) -> None:
+        self.status_changed_at = at
+        self.status_reason = reason
+
     @transition(field=status, source=Status.ISSUING, target=Status.ACTIVE)
     def activate(self, *, at) -> None:
         self.issued_at = at
         self.status_changed_at = at
+
+    @transition(field=status, source=Status.ACTIVE, target=Status.SUSPENDED)
+    def suspend(self, *, at, reason: str) -> None:
+        self._changed(at=at, reason=reason)
+        self.withdrawal_warned_at = None
+
+    @transition(field=status, source=Status.SUSPENDED, target=Status.ACTIVE)
+    def reinstate(self, *, at, reason: str) -> None:
+        self._changed(at=at, reason=reason)
+
+    @transition(field=status, source=[Status.ACTIVE, Status.SUSPENDED], target=Status.WITHDRAWN)
+    def withdraw(self, *, at, reason: str) -> None:
+        self._changed(at=at, reason=reason)
+
+    @transition(field=status, source=[Status.ACTIVE, Status.SUSPENDED], target=Status.REVOKED)
+    def revoke(self, *, at, reason: str) -> None:
+        self._changed(at=at, reason=reason)
+
+    @transition(field=status, source=[Status.ACTIVE, Status.SUSPENDED], target=Status.EXPIRED)
+    def expire(self, *, at, reason: str) -> None:
+        self._changed(at=at, reason=reason)
+
+    @transition(field=status, source=[Status.ACTIVE, Status.SUSPENDED], target=Status.SUPERSEDED)
+    def supersede(self, *, at, reason: str, replacement: Certificate) -> None:
+        self._changed(at=at, reason=reason)
+        self.superseded_by = replacement
+
+
+class StatusList(models.Model):
+    """One signed status list as published; the newest row is served as it is."""
+
+    issued_at = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    document = models.TextField()  # the exact JSON bytes that were signed
+    jws = models.TextField()
+    key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"status list of {self.issued_at:%Y-%m-%d %H:%M:%S}"

@@ -1,24 +1,30 @@
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import io
+import json
 import logging
+import os
 import re
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from pypdf import PdfReader
 
 from cas.audit import audit_record
-from cas.errors import ActionRefused
+from cas.errors import ActionRefused, Conflict
 from cas.models import Application
 from certificates import keys, signing
-from certificates.models import Certificate, NumberSequence
+from certificates.models import Certificate, NumberSequence, SigningKey
 from certificates.pdf import CertificateContent, ScopeLine, qr_text_for, render_certificate_pdf
 
 log = logging.getLogger("opencas.certificates")
@@ -99,7 +105,9 @@ def verify_url(number: str) -> str:
     return f"{settings.SITE_URL}/verify/{number}"
 
 
-def render_content(certificate: Certificate, *, qr_text: str, key_id: str) -> CertificateContent:
+def render_content(
+    certificate: Certificate, *, qr_text: str, key_id: str, status: str
+) -> CertificateContent:
     content = certificate.content
     return CertificateContent(
         number=certificate.number,
@@ -117,7 +125,7 @@ def render_content(certificate: Certificate, *, qr_text: str, key_id: str) -> Ce
         valid_from=certificate.valid_from,
         valid_until=certificate.valid_until,
         # The PDF is frozen; the status it states is the one at issue, the live one is online.
-        status="Active when issued: check the current status online",
+        status=status,
         verify_url=verify_url(certificate.number),
         qr_text=qr_text,
         key_id=key_id,
@@ -132,6 +140,89 @@ def certificates_finish_pending() -> list[str]:
     return [
         certificate_issue(application_id=pk).number for pk in pending.values_list("pk", flat=True)
     ]
+
+
+def store_pdf_atomically(*, name: str, data: bytes) -> str:
+    """Write the PDF so that nobody ever sees half a file under its final name.
+
+    On a local file system it is written under a temporary name in the same folder and
+    renamed (atomic on POSIX); object stores (S3 and the like) only show an object once its
+    upload is complete. The name is the certificate's number and revision, so a rerun after
+    a crash replaces its own earlier attempt instead of leaving a second file behind.
+    """
+    try:
+        final = Path(default_storage.path(name))
+    except NotImplementedError:
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        return default_storage.save(name, ContentFile(data))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".partial-", suffix=".pdf")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            _write_all(handle, data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return name
+
+
+def _write_all(handle, data: bytes) -> None:
+    handle.write(data)
+
+
+@dataclass(frozen=True)
+class SignedCopy:
+    pdf_name: str
+    pdf_sha256: str
+    jws: str
+    jws_key: SigningKey
+    pdf_key: SigningKey
+
+
+def _sign_and_store(certificate: Certificate, *, revision: int, status_line: str) -> SignedCopy:
+    jws_key, jws_private = keys.active_jws_key()
+    token = signing.sign_jws(
+        payload=qr_payload(certificate), private_pem=jws_private, kid=jws_key.kid
+    )
+    pdf_signer = keys.active_pdf_signer()
+    unsigned = render_certificate_pdf(
+        content=render_content(
+            certificate,
+            qr_text=qr_text_for(base_url=settings.SITE_URL, token=token),
+            key_id=jws_key.kid,
+            status=status_line,
+        )
+    )
+    signed = signing.sign_pdf(
+        pdf_bytes=unsigned,
+        key_pem=pdf_signer.key_pem,
+        cert_pem=pdf_signer.cert_pem,
+        chain_pems=pdf_signer.chain_pems,
+        reason=f"Certificate {certificate.number} issued under {settings.SCHEME_NAME}",
+        location=settings.SITE_URL,
+        timestamp_url=settings.CERTIFICATE_TSA_URL,
+    )
+    suffix = "" if revision == 1 else f"-r{revision}"
+    name = store_pdf_atomically(name=f"certificates/{certificate.number}{suffix}.pdf", data=signed)
+    return SignedCopy(
+        pdf_name=name,
+        pdf_sha256=hashlib.sha256(signed).hexdigest(),
+        jws=token,
+        jws_key=jws_key,
+        pdf_key=pdf_signer.key,
+    )
+
+
+def _apply(certificate: Certificate, copy: SignedCopy) -> None:
+    certificate.pdf.name = copy.pdf_name
+    certificate.pdf_sha256 = copy.pdf_sha256
+    certificate.jws = copy.jws
+    certificate.jws_key = copy.jws_key
+    certificate.pdf_key = copy.pdf_key
 
 
 def certificate_issue(*, application_id: int) -> Certificate:
@@ -156,51 +247,142 @@ def certificate_issue(*, application_id: int) -> Certificate:
     if certificate.status != Certificate.Status.ISSUING:
         return certificate
 
-    with transaction.atomic():
-        certificate = Certificate.objects.select_for_update().get(pk=certificate.pk)
-        if certificate.status != Certificate.Status.ISSUING:
-            return certificate
-        jws_key, jws_private = keys.active_jws_key()
-        token = signing.sign_jws(
-            payload=qr_payload(certificate), private_pem=jws_private, kid=jws_key.kid
-        )
-        pdf_signer = keys.active_pdf_signer()
-        unsigned = render_certificate_pdf(
-            content=render_content(
+    stored = ""
+    try:
+        with transaction.atomic():
+            certificate = Certificate.objects.select_for_update().get(pk=certificate.pk)
+            if certificate.status != Certificate.Status.ISSUING:
+                return certificate
+            copy = _sign_and_store(
                 certificate,
-                qr_text=qr_text_for(base_url=settings.SITE_URL, token=token),
-                key_id=jws_key.kid,
+                revision=1,
+                status_line="Active when issued: check the current status online",
             )
-        )
-        signed = signing.sign_pdf(
-            pdf_bytes=unsigned,
-            key_pem=pdf_signer.key_pem,
-            cert_pem=pdf_signer.cert_pem,
-            chain_pems=pdf_signer.chain_pems,
-            reason=f"Certificate {certificate.number} issued under {settings.SCHEME_NAME}",
-            location=settings.SITE_URL,
-        )
-        digest = hashlib.sha256(signed).hexdigest()
-        # If this transaction rolls back, the file is an orphan nobody points at; a rerun
-        # writes a fresh one. Storage is content-addressed, so names never collide.
-        certificate.pdf.name = default_storage.save(
-            f"certificates/{certificate.number}-{digest[:16]}.pdf", ContentFile(signed)
-        )
-        certificate.pdf_sha256 = digest
-        certificate.jws = token
-        certificate.jws_key = jws_key
-        certificate.pdf_key = pdf_signer.key
-        certificate.activate(at=timezone.now())
-        certificate.save()
-        audit_record(
-            obj=certificate,
-            action="issue",
-            by=None,
-            from_state=Certificate.Status.ISSUING,
-            to_state=certificate.status,
-            reason=f"issued for {certificate.application.reference}",
-        )
+            stored = copy.pdf_name
+            _apply(certificate, copy)
+            certificate.activate(at=timezone.now())
+            certificate.save()
+            audit_record(
+                obj=certificate,
+                action="issue",
+                by=None,
+                from_state=Certificate.Status.ISSUING,
+                to_state=certificate.status,
+                reason=f"issued for {certificate.application.reference}",
+            )
+    except BaseException:
+        # The row still says 'issuing' with no PDF: the file just written belongs to nobody.
+        if stored:
+            default_storage.delete(stored)
+        raise
     return certificate
+
+
+def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Certificate:
+    """A new PDF and JWS under the active keys, with the same number: after a key revocation.
+
+    The history keeps the old fingerprint; the old PDF file is kept, not overwritten.
+    """
+    stored = ""
+    try:
+        with transaction.atomic():
+            locked = Certificate.objects.select_for_update().get(pk=certificate.pk)
+            if locked.status not in Certificate.LIVE_STATUSES:
+                raise Conflict(
+                    f"{locked.number} is {locked.get_status_display().lower()}: only an active "
+                    "or suspended certificate is re-issued."
+                )
+            previous = f"{locked.pdf_sha256[:16]} (keys {locked.jws_key_id and locked.jws_key.kid}"
+            previous += f", {locked.pdf_key_id and locked.pdf_key.kid})"
+            revision = locked.revision + 1
+            copy = _sign_and_store(
+                locked,
+                revision=revision,
+                status_line=f"Active; re-issued on {timezone.localdate():%d %B %Y} "
+                f"(revision {revision}): check the current status online",
+            )
+            stored = copy.pdf_name
+            _apply(locked, copy)
+            locked.revision = revision
+            locked.save()
+            audit_record(
+                obj=locked,
+                action="reissue",
+                by=by,
+                from_state=locked.status,
+                to_state=locked.status,
+                reason=f"re-issued as revision {revision}: {reason}; replaces PDF {previous}",
+            )
+    except BaseException:
+        if stored:
+            default_storage.delete(stored)
+        raise
+    return locked
+
+
+def certificates_reissue_pending(*, by=None) -> list[str]:
+    """Re-issue every live certificate signed with a revoked key."""
+    done = []
+    for certificate in Certificate.objects.key_revoked().select_related("jws_key", "pdf_key"):
+        revoked = [
+            k.kid for k in (certificate.jws_key, certificate.pdf_key) if k and k.status == "revoked"
+        ]
+        certificate_reissue(
+            certificate=certificate,
+            by=by,
+            reason=f"signature key {', '.join(revoked)} revoked",
+        )
+        done.append(certificate.number)
+    return done
+
+
+# --- Signing keys ---
+
+
+def signing_keys_rotate(*, purposes: list[str], by=None) -> list[SigningKey]:
+    """New active keys; the old ones are retired (still published while they sign live
+    certificates) and audited."""
+    made = []
+    for purpose in purposes:
+        key = keys.create_key(purpose=purpose)
+        with transaction.atomic():
+            audit_record(obj=key, action="rotate", by=by, to_state=key.status)
+        made.append(key)
+    return made
+
+
+def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, int]:
+    """Revoke a (compromised) key. Certificates it signed show 're-issue pending' until
+    `signing_keys reissue` runs; if it was the active key a new one takes its place."""
+    if not reason.strip():
+        raise ActionRefused("Revoking a key needs a reason (for example: key compromise).")
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().filter(kid=kid).first()
+        if key is None:
+            raise ActionRefused(f"No signing key {kid!r}: see `manage.py signing_keys list`.")
+        if key.status == SigningKey.Status.REVOKED:
+            raise Conflict(f"The key {kid} is already revoked.")
+        was_active = key.status == SigningKey.Status.ACTIVE
+        from_state = key.status
+        key.status = SigningKey.Status.REVOKED
+        key.revoked_at = timezone.now()
+        key.revoked_reason = reason.strip()
+        key.save(update_fields=["status", "revoked_at", "revoked_reason"])
+        audit_record(
+            obj=key,
+            action="revoke",
+            by=by,
+            from_state=from_state,
+            to_state=key.status,
+            reason=reason.strip(),
+        )
+        affected = Certificate.objects.key_revoked().filter(Q(jws_key=key) | Q(pdf_key=key)).count()
+        from certificates.status_list import status_list_publish_on_commit
+
+        status_list_publish_on_commit()
+    if was_active:
+        keys.create_key(purpose=key.purpose, retire_active=False)
+    return key, affected
 
 
 # --- Verification ---
@@ -222,6 +404,9 @@ class Verification:
     payload: dict | None = None
 
 
+KEY_REVOKED_MESSAGE = "signature key revoked: re-issue pending"
+
+
 def status_verdict(certificate: Certificate | None, *, number: str = "") -> StatusVerdict:
     if certificate is None:
         shown = f" {number}" if number else ""
@@ -234,6 +419,16 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
         if certificate.status_changed_at
         else ""
     )
+    if certificate.signature_key_revoked:
+        return StatusVerdict(
+            False,
+            "key_revoked",
+            "Signature key revoked",
+            f"{KEY_REVOKED_MESSAGE}. The certificate itself is "
+            f"{certificate.get_status_display().lower()}; a copy signed with a new key "
+            "will replace the current PDF and QR code.",
+            certificate,
+        )
     if certificate.status == Certificate.Status.ACTIVE and certificate.valid_until < today:
         return StatusVerdict(
             False,
@@ -252,6 +447,8 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
             certificate,
         )
     reason = f": {certificate.status_reason}" if certificate.status_reason else "."
+    if certificate.status == Certificate.Status.SUPERSEDED and certificate.superseded_by_id:
+        reason = f"; replaced by {certificate.superseded_by.number}{reason}"
     return StatusVerdict(
         False,
         certificate.status,
@@ -264,7 +461,7 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
 def find_certificate(number: str) -> Certificate | None:
     return (
         Certificate.objects.public()
-        .select_related("application")
+        .select_related("application", "jws_key", "pdf_key", "superseded_by")
         .filter(number=number.strip().upper())
         .first()
     )
@@ -280,12 +477,28 @@ def _number_in_pdf(pdf_bytes: bytes) -> str:
     return match.group(0) if match else ""
 
 
-def verify_pdf(*, pdf_bytes: bytes) -> Verification:
+def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
     signature = signing.verify_pdf_signature(
         pdf_bytes=pdf_bytes, trust_roots_pem=keys.trusted_pdf_roots()
     )
+    key = certificate.pdf_key if certificate is not None else None
+    if key is not None and key.status == SigningKey.Status.REVOKED and signature.intact:
+        signature = replace(
+            signature,
+            ok=False,
+            code="key_revoked",
+            message=f"{KEY_REVOKED_MESSAGE}: this PDF is intact but its signing key "
+            f"{key.kid} was revoked.",
+        )
+    return signature
+
+
+def verify_pdf(*, pdf_bytes: bytes) -> Verification:
     digest = hashlib.sha256(pdf_bytes).hexdigest()
-    certificate = Certificate.objects.public().filter(pdf_sha256=digest).first()
+    certificate = (
+        Certificate.objects.public().select_related("pdf_key").filter(pdf_sha256=digest).first()
+    )
+    signature = _pdf_verdict(pdf_bytes, certificate)
     if certificate is not None or signature.code in {"not_pdf", "unreadable"}:
         return Verification(signature=signature, status=status_verdict(certificate))
     number = _number_in_pdf(pdf_bytes)
@@ -309,18 +522,35 @@ def verify_number(*, number: str) -> Verification:
     signature = None
     if certificate is not None and certificate.pdf:
         with certificate.pdf.open("rb") as handle:
-            signature = signing.verify_pdf_signature(
-                pdf_bytes=handle.read(), trust_roots_pem=keys.trusted_pdf_roots()
-            )
+            signature = _pdf_verdict(handle.read(), certificate)
     return Verification(signature=signature, status=status_verdict(certificate, number=number))
+
+
+def _revoked_kid(token: str) -> str:
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
+    except (ValueError, UnicodeError):
+        return ""
+    kid = header.get("kid") if isinstance(header, dict) else None
+    revoked = SigningKey.objects.filter(kid=str(kid), status=SigningKey.Status.REVOKED)
+    return str(kid) if isinstance(kid, str) and revoked.exists() else ""
 
 
 def verify_qr(*, text: str) -> Verification:
     token = text.strip().split("#", 1)[-1].strip()
     try:
-        payload, _kid = signing.verify_jws(token=token, jwks=keys.published_jwks())
+        payload, _kid = signing.verify_jws(token=token, jwks=keys.verification_jwks())
     except signing.JwsError as exc:
-        verdict = signing.PdfSignatureVerdict(ok=False, code=exc.code, message=str(exc))
+        message = str(exc)
+        code = exc.code
+        revoked = _revoked_kid(token) if code == "unknown_key" else ""
+        if revoked:
+            code = "key_revoked"
+            message = (
+                f"{KEY_REVOKED_MESSAGE}: the key {revoked} that signed this QR code was "
+                "revoked, so it proves nothing; check the certificate number instead."
+            )
+        verdict = signing.PdfSignatureVerdict(ok=False, code=code, message=message)
         return Verification(
             signature=verdict,
             status=StatusVerdict(

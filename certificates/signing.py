@@ -25,6 +25,7 @@ from pyhanko.keys import load_certs_from_pemder_data, load_private_key_from_pemd
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
@@ -199,7 +200,11 @@ def sign_pdf(
     field_name: str = "OpenCASSignature",
     reason: str = "IHE conformity assessment certificate issued by OpenCAS",
     location: str = "OpenCAS",
+    timestamp_url: str = "",
+    timestamper: Any = None,
 ) -> bytes:
+    """PAdES B-B; B-T (a signature time-stamp from an RFC 3161 authority) when a
+    time-stamp URL or a timestamper object is given."""
     signing_cert = next(load_certs_from_pemder_data(cert_pem))
     chain = [c for pem in chain_pems for c in load_certs_from_pemder_data(pem)]
     signer = signers.SimpleSigner(
@@ -214,8 +219,10 @@ def sign_pdf(
         reason=reason,
         location=location,
     )
+    if timestamper is None and timestamp_url:
+        timestamper = HTTPTimeStamper(timestamp_url, timeout=10)
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False)
-    out = signers.sign_pdf(writer, meta, signer=signer)
+    out = signers.sign_pdf(writer, meta, signer=signer, timestamper=timestamper)
     return out.getvalue()
 
 
@@ -229,6 +236,8 @@ class PdfSignatureVerdict:
     intact: bool = False
     trusted: bool = False
     covers_whole_file: bool = False
+    # PAdES B-T: the time an independent time-stamp authority vouches for.
+    timestamped_at: datetime | None = None
 
 
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
@@ -269,6 +278,11 @@ def _signer_name(status: Any) -> str:
         return str(subject.native.get("common_name") or subject.human_friendly)
     except Exception:
         return "an unknown signer"
+
+
+def _timestamp_time(status: Any) -> datetime | None:
+    validity = getattr(status, "timestamp_validity", None)
+    return getattr(validity, "timestamp", None) if validity is not None else None
 
 
 def verify_pdf_signature(*, pdf_bytes: bytes, trust_roots_pem: list[bytes]) -> PdfSignatureVerdict:
@@ -318,6 +332,7 @@ def verify_pdf_signature(*, pdf_bytes: bytes, trust_roots_pem: list[bytes]) -> P
         "intact": bool(status.intact),
         "trusted": bool(status.trusted),
         "covers_whole_file": whole,
+        "timestamped_at": _timestamp_time(status),
     }
     if not (status.intact and status.valid):
         return modified(tampered, **facts)

@@ -4,11 +4,23 @@ from certificates import views
 
 urlpatterns = [
     path("registry/", views.registry, name="registry"),
+    path("certificates/manage/", views.certificates_manage, name="certificates_manage"),
     path("certificates/<str:number>/", views.certificate_detail, name="certificate_detail"),
     path("certificates/<str:number>/pdf/", views.certificate_pdf, name="certificate_pdf"),
+    *(
+        path(
+            f"certificates/<str:number>/{action}/",
+            views.certificate_change,
+            {"action": action},
+            name=f"certificate_{action}",
+        )
+        for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
+    ),
     path("verify/", views.verify, name="verify"),
     path("verify/qr", views.verify_qr_page, name="verify_qr"),
     path("verify/<str:number>", views.verify, name="verify_number"),
     path(".well-known/jwks.json", views.jwks, name="jwks"),
     path(".well-known/opencas-pdf-roots.pem", views.pdf_trust_roots, name="pdf_roots"),
+    path(".well-known/opencas-status-list.jws", views.status_list_jws, name="status_list_jws"),
+    path(".well-known/opencas-status-list.json", views.status_list_json, name="status_list_json"),
 ]

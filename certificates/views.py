@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from cas.errors import ActionRefused
 from cas.models import AuditEntry
-from certificates import keys, services
-from certificates.models import Certificate
+from cas.permissions import is_officer
+from certificates import keys, lifecycle, permissions, services
+from certificates.models import Certificate, SigningKey
+from certificates.status_list import status_list_current
 
 MAX_VERIFY_UPLOAD = 10 * 1024 * 1024
 
@@ -30,20 +36,90 @@ def registry(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _detail_context(request: HttpRequest, certificate: Certificate) -> dict:
+    history = AuditEntry.objects.filter(
+        object_type="certificates.certificate", object_id=str(certificate.pk)
+    ).exclude(action="allocate")
+    user = request.user
+    return {
+        "certificate": certificate,
+        "verdict": services.status_verdict(certificate),
+        "history": history,
+        "replaces": certificate.supersedes.order_by("number"),
+        "suspension_deadline": lifecycle.suspension_deadline(certificate),
+        "can": {
+            "suspend": permissions.can_suspend.test(user, certificate),
+            "reinstate": permissions.can_reinstate.test(user, certificate),
+            "withdraw": permissions.can_withdraw.test(user, certificate),
+            "revoke": permissions.can_revoke.test(user, certificate),
+            "supersede": permissions.can_supersede.test(user, certificate),
+        },
+        "is_officer": is_officer(user),
+    }
+
+
 def certificate_detail(request: HttpRequest, number: str) -> HttpResponse:
     certificate = services.find_certificate(number)
     if certificate is None:
         raise Http404("No such certificate")
-    history = AuditEntry.objects.filter(
-        object_type="certificates.certificate", object_id=str(certificate.pk)
-    ).exclude(action="allocate")
+    return render(request, "certificates/detail.html", _detail_context(request, certificate))
+
+
+CHANGES = {
+    "suspend": (lifecycle.certificate_suspend, "suspended"),
+    "reinstate": (lifecycle.certificate_reinstate, "reinstated"),
+    "withdraw": (lifecycle.certificate_withdraw, "withdrawn"),
+    "revoke": (lifecycle.certificate_revoke, "revoked"),
+}
+
+
+@login_required
+@require_POST
+def certificate_change(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    """One status change from the certificate page; a refusal re-renders it with the reason."""
+    certificate = services.find_certificate(number)
+    if certificate is None:
+        raise Http404("No such certificate")
+    reason = request.POST.get("reason", "")[:5000]
+    try:
+        if action == "supersede":
+            changed = lifecycle.certificate_supersede(
+                certificate=certificate,
+                replacement_number=request.POST.get("replacement", "")[:40],
+                by=request.user,
+                reason=reason,
+            )
+            done = f"{changed.number} is now superseded by {changed.superseded_by.number}."
+        else:
+            service, past = CHANGES[action]
+            changed = service(certificate=certificate, by=request.user, reason=reason)
+            done = f"{changed.number} {past}."
+    except ActionRefused as exc:
+        context = _detail_context(request, certificate)
+        context["error"] = exc.message
+        context["action"] = action
+        return render(request, "certificates/detail.html", context, status=exc.status_code)
+    messages.success(request, done)
+    return redirect("certificate_detail", number=changed.number)
+
+
+@login_required
+def certificates_manage(request: HttpRequest) -> HttpResponse:
+    """Officers: every certificate that needs attention (suspended, awaiting re-issue)."""
+    if not is_officer(request.user):
+        raise PermissionDenied("Only scheme officers manage certificates.")
+    suspended = (
+        Certificate.objects.filter(status=Certificate.Status.SUSPENDED)
+        .select_related("application__vendor")
+        .order_by("status_changed_at")
+    )
     return render(
         request,
-        "certificates/detail.html",
+        "certificates/manage.html",
         {
-            "certificate": certificate,
-            "verdict": services.status_verdict(certificate),
-            "history": history,
+            "suspended": [(c, lifecycle.suspension_deadline(c)) for c in suspended],
+            "reissue_pending": Certificate.objects.key_revoked().order_by("number"),
+            "keys": SigningKey.objects.order_by("purpose", "-created_at"),
         },
     )
 
@@ -96,6 +172,20 @@ def verify_qr_page(request: HttpRequest) -> HttpResponse:
 @cache_control(public=True, max_age=300)
 def jwks(request: HttpRequest) -> JsonResponse:
     return JsonResponse(keys.published_jwks())
+
+
+@cache_control(public=True, max_age=60)
+def status_list_jws(request: HttpRequest) -> HttpResponse:
+    """The signed status list, as stored after the last change (compact JWS)."""
+    current = status_list_current()
+    return HttpResponse(current.jws, content_type="application/jose")
+
+
+@cache_control(public=True, max_age=60)
+def status_list_json(request: HttpRequest) -> HttpResponse:
+    """The same document unsigned, for people; verifiers should use the .jws."""
+    current = status_list_current()
+    return HttpResponse(current.document, content_type="application/json")
 
 
 @cache_control(public=True, max_age=3600)
