@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from cas import permissions, services
@@ -212,7 +213,21 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
             and permissions.can_approve_report.test(user, application),
             "decide": state == "decision_pending"
             and permissions.can_decide.test(user, application),
+            "request_info": state == "submitted"
+            and permissions.can_request_info.test(user, application),
+            "resubmit": state == "info_requested"
+            and permissions.can_resubmit.test(user, application),
+            "return": state == "in_review"
+            and permissions.can_return_for_rework.test(user, application),
+            "appeal": state == "refused"
+            and permissions.can_appeal.test(user, application)
+            and timezone.now() <= application.appeal_deadline(),
+            "decide_appeal": state == "appealed"
+            and permissions.can_decide_appeal.test(user, application),
         },
+        "case_messages": application.messages.select_related("author"),
+        "dropped": [c for c in claims if c.granted is False],
+        "failing": [r["claim"] for r in rows if not r["record"] or r["record"].result != "pass"],
         "certificates": application.certificates.public(),
     }
 
@@ -344,7 +359,10 @@ def application_grant(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda a: services.application_grant(
-            application=a, by=request.user, reason=_reason(request)
+            application=a,
+            by=request.user,
+            reason=_reason(request),
+            reduce_scope=request.POST.get("reduce_scope") in {"on", "true", "1"},
         ),
         "Certification granted: the certificate is being issued.",
     )
@@ -361,3 +379,73 @@ def application_refuse(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "Certification refused.",
     )
+
+
+@login_required
+@require_POST
+def application_request_info(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_request_info(
+            application=a, by=request.user, message=request.POST.get("message", "")
+        ),
+        "Information requested: the vendor has been told.",
+    )
+
+
+@login_required
+@require_POST
+def application_resubmit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_resubmit(
+            application=a, by=request.user, message=request.POST.get("message", "")
+        ),
+        "Answer sent: the application is submitted again.",
+    )
+
+
+@login_required
+@require_POST
+def application_return_for_rework(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_return_for_rework(
+            application=a, by=request.user, comments=request.POST.get("comments", "")
+        ),
+        "Returned to the assessors for rework.",
+    )
+
+
+@login_required
+@require_POST
+def application_appeal(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda a: services.application_appeal(
+            application=a, by=request.user, reason=_reason(request)
+        ),
+        "Appeal lodged: an officer who did not take the decision will handle it.",
+    )
+
+
+@login_required
+@require_POST
+def application_decide_appeal(request: HttpRequest, pk: int) -> HttpResponse:
+    outcome = request.POST.get("outcome")
+
+    def decide(application: Application) -> None:
+        if outcome not in {"uphold", "dismiss"}:
+            raise ActionRefused("Choose whether to uphold or dismiss the appeal.")
+        services.application_decide_appeal(
+            application=application,
+            by=request.user,
+            uphold=outcome == "uphold",
+            reason=_reason(request),
+        )
+
+    return _act(request, pk, decide, "Appeal decided.")
