@@ -212,6 +212,14 @@ class ApplicationQuerySet(models.QuerySet):
             | Q(lab_id__in=organisation_ids(user, Organisation.Kind.LAB))
         )
 
+    def waiting_longest_first(self) -> ApplicationQuerySet:
+        """Oldest first by the time the case entered its current state."""
+        from django.db.models.functions import Coalesce
+
+        return self.annotate(
+            waiting_since=Coalesce("state_changed_at", "submitted_at", "created_at")
+        ).order_by("waiting_since", "pk")
+
 
 class Application(models.Model):
     class State(models.TextChoices):
