@@ -212,6 +212,14 @@ class ApplicationQuerySet(models.QuerySet):
             | Q(lab_id__in=organisation_ids(user, Organisation.Kind.LAB))
         )
 
+    def waiting_longest_first(self) -> ApplicationQuerySet:
+        """Oldest first by the time the case entered its current state."""
+        from django.db.models.functions import Coalesce
+
+        return self.annotate(
+            waiting_since=Coalesce("state_changed_at", "submitted_at", "created_at")
+        ).order_by("waiting_since", "pk")
+
 
 class Application(models.Model):
     class State(models.TextChoices):
@@ -264,6 +272,19 @@ class Application(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    # An appeal is handled by an officer who did not take the decision appealed against;
+    # if the appeal reopens the case, that officer may not decide it again either.
+    appealed_at = models.DateTimeField(null=True, blank=True)
+    appeal_reason = models.TextField(blank=True)
+    appealed_decision_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    appeal_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    appeal_decided_at = models.DateTimeField(null=True, blank=True)
+    # When the case last changed state: "my work" ages are counted from here.
+    state_changed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApplicationQuerySet.as_manager()
 
@@ -279,12 +300,24 @@ class Application(models.Model):
     def submit(self, *, at) -> None:
         self.submitted_at = at
 
+    @transition(field=state, source=State.SUBMITTED, target=State.INFO_REQUESTED)
+    def request_info(self) -> None:
+        pass
+
+    @transition(field=state, source=State.INFO_REQUESTED, target=State.SUBMITTED)
+    def resubmit(self) -> None:
+        pass
+
     @transition(field=state, source=State.SUBMITTED, target=State.IN_ASSESSMENT)
     def assign_lab(self, *, lab: Organisation) -> None:
         self.lab = lab
 
     @transition(field=state, source=State.IN_ASSESSMENT, target=State.IN_REVIEW)
     def complete_assessment(self) -> None:
+        pass
+
+    @transition(field=state, source=State.IN_REVIEW, target=State.IN_ASSESSMENT)
+    def return_for_rework(self) -> None:
         pass
 
     @transition(field=state, source=State.IN_REVIEW, target=State.DECISION_PENDING)
@@ -303,6 +336,33 @@ class Application(models.Model):
         self.decided_at = at
         self.decision_reason = reason
 
+    @transition(field=state, source=State.REFUSED, target=State.APPEALED)
+    def appeal(self, *, at, reason: str) -> None:
+        self.appealed_at = at
+        self.appeal_reason = reason
+        self.appealed_decision_by = self.decided_by
+
+    @transition(field=state, source=State.APPEALED, target=State.DECISION_PENDING)
+    def reopen_on_appeal(self, *, by, at) -> None:
+        self.appeal_decided_by = by
+        self.appeal_decided_at = at
+        self.decided_by = None
+        self.decided_at = None
+        self.decision_reason = ""
+
+    @transition(field=state, source=State.APPEALED, target=State.REFUSED)
+    def dismiss_appeal(self, *, by, at) -> None:
+        self.appeal_decided_by = by
+        self.appeal_decided_at = at
+
+    def appeal_deadline(self):
+        """The last moment a refusal can be appealed (settings.APPEAL_WINDOW_DAYS)."""
+        from datetime import timedelta
+
+        if self.decided_at is None:
+            return None
+        return self.decided_at + timedelta(days=settings.APPEAL_WINDOW_DAYS)
+
     @transition(field=state, source=BEFORE_DECISION, target=State.WITHDRAWN)
     def withdraw(self) -> None:
         pass
@@ -319,6 +379,45 @@ class ClaimedAIPO(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application} claims {self.aipo}"
+
+
+class CaseMessage(models.Model):
+    """A message on a case: an officer's information request and the vendor's answer."""
+
+    class Kind(models.TextChoices):
+        INFO_REQUEST = "info_request", "Information request"
+        ANSWER = "answer", "Answer"
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    body = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.application} {self.get_kind_display().lower()} by {self.author}"
+
+
+class ConflictDeclaration(models.Model):
+    """A person's declared conflict of interest with an organisation, for a period."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conflict_declarations"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    reason = models.TextField()
+    valid_from = models.DateField()
+    valid_until = models.DateField(null=True, blank=True, help_text="Empty: until revoked")
+    declared_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-declared_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} declared a conflict with {self.organisation}"
 
 
 class AuditEntry(models.Model):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import rules
+from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 
 from cas.models import Application, Membership, Organisation
 
@@ -60,6 +62,36 @@ def took_part_in_assessment(user, application: Application) -> bool:
     return TestRecord.objects.filter(application=application, recorded_by=user).exists()
 
 
+@rules.predicate
+def declared_conflict(user, application: Application) -> bool:
+    """The user declared a conflict of interest with the applicant (or its group), now."""
+    from cas.models import ConflictDeclaration
+
+    if not user.is_authenticated:
+        return False
+    today = timezone.localdate()
+    vendor = application.vendor
+    return (
+        ConflictDeclaration.objects.filter(
+            user=user,
+            organisation_id__in={vendor.pk, vendor.group_root().pk},
+            valid_from__lte=today,
+        )
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .exists()
+    )
+
+
+@rules.predicate
+def decided_the_case(user, application: Application) -> bool:
+    return application.decided_by_id == user.pk
+
+
+@rules.predicate
+def decided_the_appealed_decision(user, application: Application) -> bool:
+    return application.appealed_decision_by_id == user.pk
+
+
 can_edit_draft = is_case_vendor
 can_submit = is_case_vendor
 can_withdraw = is_case_vendor
@@ -68,7 +100,15 @@ can_record_results = is_case_lab_member
 can_complete_assessment = is_case_lab_member
 # The second lab person: a member of the assigned lab who recorded none of the results.
 can_approve_report = is_case_lab_member & ~took_part_in_assessment
-can_decide = is_officer & ~took_part_in_assessment & ~is_case_lab_member
+can_return_for_rework = can_approve_report
+can_request_info = is_officer
+can_resubmit = is_case_vendor
+can_appeal = is_case_vendor
+# Impartiality: nobody who assessed or reviewed decides; whoever took the decision under
+# appeal neither handles the appeal nor decides the reopened case.
+impartial_officer = is_officer & ~took_part_in_assessment & ~is_case_lab_member
+can_decide = impartial_officer & ~decided_the_appealed_decision
+can_decide_appeal = impartial_officer & ~decided_the_case
 
 rules.add_perm("cas.submit_application", can_submit)
 rules.add_perm("cas.withdraw_application", can_withdraw)
@@ -77,6 +117,11 @@ rules.add_perm("cas.record_results", can_record_results)
 rules.add_perm("cas.complete_assessment", can_complete_assessment)
 rules.add_perm("cas.approve_report", can_approve_report)
 rules.add_perm("cas.decide_application", can_decide)
+rules.add_perm("cas.return_for_rework", can_return_for_rework)
+rules.add_perm("cas.request_info", can_request_info)
+rules.add_perm("cas.resubmit", can_resubmit)
+rules.add_perm("cas.appeal", can_appeal)
+rules.add_perm("cas.decide_appeal", can_decide_appeal)
 
 
 def get_application_for(user, pk: int) -> Application:

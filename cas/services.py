@@ -13,14 +13,25 @@ import uuid
 from collections.abc import Callable, Iterable
 
 import rules
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import can_proceed
 
 from cas import permissions
 from cas.audit import audit_record
 from cas.errors import ActionRefused, Conflict, NotAllowed
-from cas.models import AIPO, Application, ClaimedAIPO, Organisation, Product, ProductVersion
+from cas.mail import member_emails, notify, officer_emails
+from cas.models import (
+    AIPO,
+    Application,
+    CaseMessage,
+    ClaimedAIPO,
+    Organisation,
+    Product,
+    ProductVersion,
+)
 
 log = logging.getLogger("opencas.cases")
 
@@ -91,6 +102,18 @@ def application_set_claims(*, application: Application, aipos: Iterable[AIPO], b
         audit_record(obj=locked, action="set_claims", by=by, reason=f"claims: {labels}")
 
 
+NOT_IMPARTIAL = (
+    "Only a scheme officer who took no part in the assessment or review, and who did not "
+    "take a decision under appeal, can decide."
+)
+
+
+def _required(text: str, what: str) -> str:
+    if not text.strip():
+        raise ActionRefused(what)
+    return text.strip()
+
+
 def _lock(application: Application) -> Application:
     return Application.objects.select_for_update().get(pk=application.pk)
 
@@ -103,7 +126,7 @@ def run_transition(
     allowed: rules.Predicate,
     not_allowed: str,
     reason: str = "",
-    check: Callable[[Application], None] | None = None,
+    check: Callable[[Application], str | None] | None = None,
     kwargs: dict | None = None,
     on_commit: Callable[[Application], None] | None = None,
 ) -> Application:
@@ -118,12 +141,19 @@ def run_transition(
                 f"'{action.replace('_', ' ')}' is no longer possible from that state. "
                 "Reload the page to see what happened."
             )
+        if permissions.declared_conflict.test(by, locked):
+            raise NotAllowed(
+                f"You declared a conflict of interest with {locked.vendor.name}: "
+                "you cannot act on its cases."
+            )
         if not allowed.test(by, locked):
             raise NotAllowed(not_allowed)
         if check is not None:
-            check(locked)
+            # A check may return a fuller reason for the record (e.g. the dropped scope).
+            reason = check(locked) or reason
         from_state = locked.state
         method(**(kwargs or {}))
+        locked.state_changed_at = timezone.now()
         locked.save()
         audit_record(
             obj=locked,
@@ -133,10 +163,61 @@ def run_transition(
             to_state=locked.state,
             reason=reason,
         )
+        notify_next(locked, action=action, by=by, reason=reason)
         if on_commit is not None:
             transaction.on_commit(lambda: on_commit(locked))
     # The caller's instance is stale now (and its state field is protected): use the result.
     return locked
+
+
+# Who must act after each transition; the mail templates are mail/case_<action>.*.txt.
+def _lab_people(application: Application) -> list[str]:
+    return member_emails(application.lab)
+
+
+def _vendor_people(application: Application) -> list[str]:
+    return member_emails(application.vendor)
+
+
+def _officers(application: Application) -> list[str]:
+    return officer_emails()
+
+
+NEXT_TO_ACT: dict[str, list[Callable[[Application], list[str]]]] = {
+    "submit": [_officers],
+    "request_info": [_vendor_people],
+    "resubmit": [_officers],
+    "assign_lab": [_lab_people],
+    "complete_assessment": [_lab_people],
+    "return_for_rework": [_lab_people],
+    "approve_report": [_officers],
+    "grant": [_vendor_people],
+    "refuse": [_vendor_people],
+    "appeal": [_officers],
+    "reopen_on_appeal": [_vendor_people, _officers],
+    "dismiss_appeal": [_vendor_people],
+    "withdraw": [_officers, _lab_people],
+}
+
+
+def notify_next(application: Application, *, action: str, by, reason: str) -> None:
+    """Mail the people who must act next (queued on commit, sent by a Celery task)."""
+    recipients = {a for who in NEXT_TO_ACT.get(action, []) for a in who(application)}
+    recipients.discard(getattr(by, "email", ""))
+    notify(
+        template=f"case_{action}",
+        to=recipients,
+        context={
+            "reference": application.reference,
+            "product": str(application.product_version),
+            "vendor": application.vendor.name,
+            "lab": application.lab.name if application.lab_id else "",
+            "state": application.get_state_display(),
+            "by": by.get_full_name() or by.get_username(),
+            "reason": reason,
+            "path": reverse("application_detail", args=[application.pk]),
+        },
+    )
 
 
 def application_submit(*, application: Application, by, note: str = "") -> Application:
@@ -162,6 +243,52 @@ def application_submit(*, application: Application, by, note: str = "") -> Appli
         reason=note,
         check=check,
         kwargs={"at": timezone.now()},
+    )
+
+
+def application_request_info(*, application: Application, by, message: str) -> Application:
+    message = _required(message, "Say what information the vendor must provide.")
+
+    def post(locked: Application) -> None:
+        CaseMessage.objects.create(
+            application=locked,
+            kind=CaseMessage.Kind.INFO_REQUEST,
+            body=message,
+            author=by,
+            at=timezone.now(),
+        )
+
+    return run_transition(
+        application=application,
+        action="request_info",
+        by=by,
+        allowed=permissions.can_request_info,
+        not_allowed="Only a scheme officer can request information.",
+        reason=message,
+        check=post,
+    )
+
+
+def application_resubmit(*, application: Application, by, message: str) -> Application:
+    message = _required(message, "Answer the information request before resubmitting.")
+
+    def post(locked: Application) -> None:
+        CaseMessage.objects.create(
+            application=locked,
+            kind=CaseMessage.Kind.ANSWER,
+            body=message,
+            author=by,
+            at=timezone.now(),
+        )
+
+    return run_transition(
+        application=application,
+        action="resubmit",
+        by=by,
+        allowed=permissions.can_resubmit,
+        not_allowed="Only the vendor can answer and resubmit its application.",
+        reason=message,
+        check=post,
     )
 
 
@@ -229,8 +356,28 @@ def application_approve_report(*, application: Application, by, note: str = "") 
     )
 
 
-def application_grant(*, application: Application, by, reason: str = "") -> Application:
+def application_return_for_rework(*, application: Application, by, comments: str) -> Application:
+    comments = _required(comments, "Say what must be reworked: the assessors need the comments.")
+    return run_transition(
+        application=application,
+        action="return_for_rework",
+        by=by,
+        allowed=permissions.can_return_for_rework,
+        not_allowed=(
+            "The technical review must be done by a second member of the assigned lab "
+            "who recorded none of the results."
+        ),
+        reason=comments,
+    )
+
+
+def application_grant(
+    *, application: Application, by, reason: str = "", reduce_scope: bool = False
+) -> Application:
+    """Grant the whole scope, or (reduce_scope) only the AIPOs whose current result is Pass."""
     from labs.models import TestRecord
+
+    dropped: list[AIPO] = []
 
     def check(locked: Application) -> None:
         passed = set(
@@ -240,7 +387,15 @@ def application_grant(*, application: Application, by, reason: str = "") -> Appl
         )
         if not passed:
             raise ActionRefused("No claimed AIPO passed the assessment: refuse instead.")
-        for claim in locked.claims.all():
+        claims = list(locked.claims.select_related("aipo__profile", "aipo__actor", "aipo__option"))
+        dropped.extend(c.aipo for c in claims if c.aipo_id not in passed)
+        if dropped and not reduce_scope:
+            raise ActionRefused(
+                "These claimed AIPOs did not pass: "
+                + "; ".join(str(a) for a in dropped)
+                + ". Grant with the scope reduced to the AIPOs that passed, or refuse."
+            )
+        for claim in claims:
             claim.granted = claim.aipo_id in passed
             claim.save(update_fields=["granted"])
 
@@ -255,17 +410,24 @@ def application_grant(*, application: Application, by, reason: str = "") -> Appl
             # 'issuing' and `manage.py issue_pending_certificates` finishes it.
             log.exception("issuing the certificate of %s failed", locked.reference)
 
+    def grant_reason(locked: Application) -> str | None:
+        check(locked)
+        if not dropped:
+            return None
+        note = "Scope reduced; not granted: " + "; ".join(str(a) for a in dropped) + "."
+        kwargs["reason"] = f"{reason.strip()} {note}".strip()
+        return kwargs["reason"]
+
+    kwargs = {"by": by, "at": timezone.now(), "reason": reason}
     return run_transition(
         application=application,
         action="grant",
         by=by,
         allowed=permissions.can_decide,
-        not_allowed=(
-            "Only a scheme officer who took no part in the assessment or review can decide."
-        ),
+        not_allowed=NOT_IMPARTIAL,
         reason=reason,
-        check=check,
-        kwargs={"by": by, "at": timezone.now(), "reason": reason},
+        check=grant_reason,
+        kwargs=kwargs,
         on_commit=issue,
     )
 
@@ -278,9 +440,7 @@ def application_refuse(*, application: Application, by, reason: str) -> Applicat
         action="refuse",
         by=by,
         allowed=permissions.can_decide,
-        not_allowed=(
-            "Only a scheme officer who took no part in the assessment or review can decide."
-        ),
+        not_allowed=NOT_IMPARTIAL,
         reason=reason,
         kwargs={"by": by, "at": timezone.now(), "reason": reason},
     )
@@ -294,4 +454,46 @@ def application_withdraw(*, application: Application, by, reason: str = "") -> A
         allowed=permissions.can_withdraw,
         not_allowed="Only the vendor can withdraw its application.",
         reason=reason,
+    )
+
+
+def application_appeal(*, application: Application, by, reason: str) -> Application:
+    reason = _required(reason, "An appeal needs the reasons why the decision should change.")
+
+    def check(locked: Application) -> None:
+        deadline = locked.appeal_deadline()
+        if deadline is not None and timezone.now() > deadline:
+            raise ActionRefused(
+                f"The appeal window closed on {timezone.localtime(deadline):%Y-%m-%d %H:%M} "
+                f"({settings.APPEAL_WINDOW_DAYS} days after the decision)."
+            )
+
+    return run_transition(
+        application=application,
+        action="appeal",
+        by=by,
+        allowed=permissions.can_appeal,
+        not_allowed="Only the vendor can appeal the decision on its application.",
+        reason=reason,
+        check=check,
+        kwargs={"at": timezone.now(), "reason": reason},
+    )
+
+
+def application_decide_appeal(
+    *, application: Application, by, uphold: bool, reason: str
+) -> Application:
+    """Uphold the appeal (the case goes back to a decision) or dismiss it (refusal stands)."""
+    reason = _required(reason, "An appeal decision needs its reasons.")
+    return run_transition(
+        application=application,
+        action="reopen_on_appeal" if uphold else "dismiss_appeal",
+        by=by,
+        allowed=permissions.can_decide_appeal,
+        not_allowed=(
+            "The appeal must be handled by a scheme officer who neither took the decision "
+            "appealed against nor took part in the assessment."
+        ),
+        reason=reason,
+        kwargs={"by": by, "at": timezone.now()},
     )

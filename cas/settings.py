@@ -165,6 +165,8 @@ CERTIFICATE_NUMBER_PREFIX = os.environ.get("CERTIFICATE_NUMBER_PREFIX", "CAS")
 CERTIFICATE_VALIDITY_DAYS = envint("CERTIFICATE_VALIDITY_DAYS", "1095")
 # Evidence rule: every claimed AIPO needs a passing Connectathon result this recent.
 EVIDENCE_MAX_AGE_YEARS = envint("EVIDENCE_MAX_AGE_YEARS", "3")
+# How long a vendor has to appeal a refusal.
+APPEAL_WINDOW_DAYS = envint("APPEAL_WINDOW_DAYS", "30")
 
 # --- Signing keys ---
 # Development keys (a P-256 CA for PDF signatures, an Ed25519 key for the QR JWS) are

@@ -232,8 +232,16 @@ def test_it_reduces_the_scope_to_the_aipos_that_passed(
         application=application, by=cast["recorder"]
     )
     services.application_approve_report(application=application, by=cast["reviewer"])
+    refused = client_for(officer_frank).post(url(application, "grant"), {"reason": "partial"})
+    assert refused.status_code == 400
+    assert "did not pass: PDQm / PDC / NONE" in page_text(refused)
+    assert Application.objects.get(pk=application.pk).state == "decision_pending"
     with django_capture_on_commit_callbacks(execute=True):
-        client_for(officer_frank).post(url(application, "grant"), {"reason": "partial"})
+        client_for(officer_frank).post(
+            url(application, "grant"), {"reason": "partial", "reduce_scope": "on"}
+        )
+    granted = Application.objects.get(pk=application.pk)
+    assert "Scope reduced; not granted: PDQm / PDC / NONE." in granted.decision_reason
     certificate = Application.objects.get(pk=application.pk).certificates.get()
     assert [s["profile_keyword"] for s in certificate.content["scope"]] == ["XDS.b"]
 
