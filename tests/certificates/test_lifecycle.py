@@ -53,7 +53,7 @@ def test_it_lets_an_officer_suspend_with_a_reason_shown_publicly_and_mailed(
     assert reload(certificate).status == "suspended"
     page = page_text(buyer.get(f"/certificates/{certificate.number}/"))
     assert "Suspended" in page and "Surveillance audit found PDQm failures" in page
-    assert f"active → suspended (Surveillance audit found PDQm failures)" in page
+    assert "active → suspended (Surveillance audit found PDQm failures)" in page
     today = f"{timezone.localdate():%Y-%m-%d}"
     assert f"{today}: active → suspended" in page
     assert history(certificate)[-1] == (

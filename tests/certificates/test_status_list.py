@@ -42,7 +42,7 @@ def test_it_lists_a_suspension_in_a_list_signed_with_a_published_key(
     assert entry["number"] == certificate.number
     assert entry["status"] == "suspended"
     assert entry["reason"] == "Open nonconformity NC-12"
-    assert dt.datetime.fromisoformat(entry["since"]).date() == dt.date.today()
+    assert dt.datetime.fromisoformat(entry["since"]).date() == dt.datetime.now(tz=dt.UTC).date()
     issued = dt.datetime.fromisoformat(document["issued_at"])
     valid_until = dt.datetime.fromisoformat(document["valid_until"])
     assert valid_until - issued == dt.timedelta(hours=24)
