@@ -292,8 +292,8 @@ def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Ce
                     f"{locked.number} is {locked.get_status_display().lower()}: only an active "
                     "or suspended certificate is re-issued."
                 )
-            previous = f"{locked.pdf_sha256[:16]} (keys {locked.jws_key_id and locked.jws_key.kid}"
-            previous += f", {locked.pdf_key_id and locked.pdf_key.kid})"
+            signed_with = ", ".join(k.kid for k in (locked.jws_key, locked.pdf_key) if k)
+            previous = f"sha256 {locked.pdf_sha256[:16]}… signed with {signed_with}"
             revision = locked.revision + 1
             copy = _sign_and_store(
                 locked,
@@ -313,6 +313,9 @@ def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Ce
                 to_state=locked.status,
                 reason=f"re-issued as revision {revision}: {reason}; replaces PDF {previous}",
             )
+            from certificates.status_list import status_list_publish_on_commit
+
+            status_list_publish_on_commit()
     except BaseException:
         if stored:
             default_storage.delete(stored)
