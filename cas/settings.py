@@ -183,6 +183,8 @@ SIGNING_KEY_PASSPHRASE_GENERATE = envbool(
 )
 # An RFC 3161 time-stamp authority: PDF signatures are PAdES B-T with it, B-B without.
 CERTIFICATE_TSA_URL = os.environ.get("CERTIFICATE_TSA_URL", "")
+# PEM bundle of the roots of time-stamp authorities whose times the verify page vouches for.
+CERTIFICATE_TSA_ROOTS_FILE = os.environ.get("CERTIFICATE_TSA_ROOTS_FILE", "")
 # A suspension not lifted within this many days becomes a withdrawal; the vendor is warned
 # this many days before.
 CERTIFICATE_SUSPENSION_MAX_DAYS = envint("CERTIFICATE_SUSPENSION_MAX_DAYS", "90")

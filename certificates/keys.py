@@ -242,3 +242,14 @@ def trusted_pdf_roots() -> list[bytes]:
         status=SigningKey.Status.REVOKED
     )
     return [key.root_certificate_pem.encode() for key in keys.order_by("created_at")]
+
+
+def trusted_tsa_roots() -> list[bytes]:
+    """Roots of the time-stamp authorities whose time-stamps we vouch for (a PEM bundle)."""
+    path = settings.CERTIFICATE_TSA_ROOTS_FILE
+    if not path:
+        return []
+    try:
+        return [Path(path).read_bytes()]
+    except OSError as exc:
+        raise KeyStoreError(f"Cannot read the time-stamp authority roots {path}: {exc}") from exc

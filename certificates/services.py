@@ -482,7 +482,9 @@ def _number_in_pdf(pdf_bytes: bytes) -> str:
 
 def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
     signature = signing.verify_pdf_signature(
-        pdf_bytes=pdf_bytes, trust_roots_pem=keys.trusted_pdf_roots()
+        pdf_bytes=pdf_bytes,
+        trust_roots_pem=keys.trusted_pdf_roots(),
+        tsa_roots_pem=keys.trusted_tsa_roots(),
     )
     key = certificate.pdf_key if certificate is not None else None
     if key is not None and key.status == SigningKey.Status.REVOKED and signature.intact:

@@ -285,7 +285,9 @@ def _timestamp_time(status: Any) -> datetime | None:
     return getattr(validity, "timestamp", None) if validity is not None else None
 
 
-def verify_pdf_signature(*, pdf_bytes: bytes, trust_roots_pem: list[bytes]) -> PdfSignatureVerdict:
+def verify_pdf_signature(
+    *, pdf_bytes: bytes, trust_roots_pem: list[bytes], tsa_roots_pem: list[bytes] | None = None
+) -> PdfSignatureVerdict:
     if not isinstance(pdf_bytes, bytes | bytearray) or b"%PDF-" not in bytes(pdf_bytes[:1024]):
         return PdfSignatureVerdict(ok=False, code="not_pdf", message="This file is not a PDF.")
     pdf_bytes = bytes(pdf_bytes)
@@ -314,9 +316,14 @@ def verify_pdf_signature(*, pdf_bytes: bytes, trust_roots_pem: list[bytes]) -> P
     context = ValidationContext(
         trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
     )
+    # Time-stamp authorities are trusted for time-stamps only, never as document signers.
+    tsa_roots = [c for pem in tsa_roots_pem or [] for c in load_certs_from_pemder_data(pem)]
+    ts_context = ValidationContext(
+        trust_roots=tsa_roots, allow_fetching=False, revocation_mode="soft-fail"
+    )
     try:
         # Only the most recent signature can cover the whole file.
-        status = validate_pdf_signature(signatures[-1], context)
+        status = validate_pdf_signature(signatures[-1], context, ts_validation_context=ts_context)
     except Exception:
         if _raw_digest_mismatch(pdf_bytes):
             return modified(tampered)
@@ -349,7 +356,14 @@ def verify_pdf_signature(*, pdf_bytes: bytes, trust_roots_pem: list[bytes]) -> P
             "who is not backed by a trusted certificate authority.",
             **facts,
         )
-    if not status.bottom_line:
+    timestamp = status.timestamp_validity
+    if timestamp is not None and not (timestamp.intact and timestamp.valid):
+        return modified("The signature's time-stamp does not match the signature.", **facts)
+    if timestamp is not None and not timestamp.trusted:
+        # Intact, but from a time-stamp authority this verifier does not know: the signature
+        # stands, the time it claims is not vouched for.
+        facts["timestamped_at"] = None
+    if not (status.seed_value_ok and (status.docmdp_ok or status.modification_level is None)):
         return modified("The document was changed in a way its signature does not allow.", **facts)
     return PdfSignatureVerdict(
         ok=True,
