@@ -461,6 +461,11 @@ def application_appeal(*, application: Application, by, reason: str) -> Applicat
     reason = _required(reason, "An appeal needs the reasons why the decision should change.")
 
     def check(locked: Application) -> None:
+        if locked.appeal_already_decided():
+            raise ActionRefused(
+                "This decision was already appealed, and the appeal was decided on "
+                f"{timezone.localtime(locked.appeal_decided_at):%Y-%m-%d}."
+            )
         deadline = locked.appeal_deadline()
         if deadline is not None and timezone.now() > deadline:
             raise ActionRefused(

@@ -321,6 +321,7 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
             and permissions.can_return_for_rework.test(user, application),
             "appeal": state == "refused"
             and permissions.can_appeal.test(user, application)
+            and not application.appeal_already_decided()
             and timezone.now() <= application.appeal_deadline(),
             "decide_appeal": state == "appealed"
             and permissions.can_decide_appeal.test(user, application),
