@@ -442,3 +442,53 @@ def test_it_shows_the_full_history_to_whoever_may_see_the_case(
         assert f"<td>{action}</td>" in page
     assert "logs missing" in page
     assert client_for(vendor_bob).get(url(application)).status_code == 404
+
+
+def test_it_lets_an_officer_declare_a_conflict_that_then_blocks_the_decision(
+    make_application, cast, officer_frank, helix
+):
+    application = make_application("decision_pending", **cast)
+    response = client_for(officer_frank).post(
+        "/account/",
+        {
+            "form": "conflict",
+            "organisation": helix.pk,
+            "reason": "My spouse works at Helix",
+            "valid_from": timezone.localdate().isoformat(),
+        },
+        follow=True,
+    )
+    assert "Conflict of interest declared." in page_text(response)
+    assert "My spouse works at Helix" in page_text(response)
+    assert AuditEntry.objects.filter(action="declare_conflict").count() == 1
+    refused = client_for(officer_frank).post(url(application, "refuse"), {"reason": "no"})
+    assert refused.status_code == 403
+    assert state_of(application) == "decision_pending"
+
+
+def test_it_refuses_a_conflict_declaration_that_ends_before_it_starts(officer_frank, helix):
+    response = client_for(officer_frank).post(
+        "/account/",
+        {
+            "form": "conflict",
+            "organisation": helix.pk,
+            "reason": "Old contract",
+            "valid_from": "2026-05-01",
+            "valid_until": "2026-04-01",
+        },
+    )
+    assert response.status_code == 400
+    assert "The declaration cannot end before it starts." in page_text(response)
+    assert not ConflictDeclaration.objects.exists()
+
+
+def test_it_shows_a_new_api_token_once_and_the_token_works(vendor_alice):
+    from rest_framework.authtoken.models import Token
+
+    client = client_for(vendor_alice)
+    first = page_text(client.post("/account/", {"form": "token"}))
+    key = Token.objects.get(user=vendor_alice).key
+    assert key in first
+    assert key not in page_text(client.get("/account/"))
+    client.post("/account/", {"form": "token"})
+    assert not Token.objects.filter(key=key).exists()
