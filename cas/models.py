@@ -355,6 +355,12 @@ class Application(models.Model):
         self.appeal_decided_by = by
         self.appeal_decided_at = at
 
+    def appeal_already_decided(self) -> bool:
+        """A decision is appealed once; a reopened case's new decision may be appealed again."""
+        return bool(
+            self.appeal_decided_at and self.decided_at and self.appeal_decided_at >= self.decided_at
+        )
+
     def appeal_deadline(self):
         """The last moment a refusal can be appealed (settings.APPEAL_WINDOW_DAYS)."""
         from datetime import timedelta

@@ -12,7 +12,14 @@ from django.views.decorators.http import require_POST
 
 from cas import permissions, services
 from cas.errors import ActionRefused
-from cas.forms import AssignLabForm, ProductForm, ReasonForm, TestRecordForm, VersionForm
+from cas.forms import (
+    AssignLabForm,
+    ConflictDeclarationForm,
+    ProductForm,
+    ReasonForm,
+    TestRecordForm,
+    VersionForm,
+)
 from cas.models import AIPO, Application, AuditEntry, Organisation, Product, ProductVersion
 from evidence.models import ConnectathonResult
 from labs.models import TestRecord
@@ -321,6 +328,7 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
             and permissions.can_return_for_rework.test(user, application),
             "appeal": state == "refused"
             and permissions.can_appeal.test(user, application)
+            and not application.appeal_already_decided()
             and timezone.now() <= application.appeal_deadline(),
             "decide_appeal": state == "appealed"
             and permissions.can_decide_appeal.test(user, application),
@@ -549,3 +557,41 @@ def application_decide_appeal(request: HttpRequest, pk: int) -> HttpResponse:
         )
 
     return _act(request, pk, decide, "Appeal decided.")
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The person's own settings: API token and declared conflicts of interest."""
+    from rest_framework.authtoken.models import Token
+
+    form = ConflictDeclarationForm(
+        request.POST if request.POST.get("form") == "conflict" else None,
+        initial={"valid_from": timezone.localdate()},
+    )
+    new_key, status = "", 200
+    if request.method == "POST" and request.POST.get("form") == "token":
+        new_key = services.api_token_rotate(by=request.user)
+        messages.success(request, "New API token created: copy it now, it is shown only once.")
+    elif request.method == "POST" and request.POST.get("form") == "conflict":
+        if form.is_valid():
+            try:
+                services.conflict_declare(by=request.user, **form.cleaned_data)
+            except ActionRefused as exc:
+                form.add_error(None, exc.message)
+                status = exc.status_code
+            else:
+                messages.success(request, "Conflict of interest declared.")
+                return redirect("account")
+        else:
+            status = 400
+    return render(
+        request,
+        "cas/account.html",
+        {
+            "form": form,
+            "new_key": new_key,
+            "has_token": Token.objects.filter(user=request.user).exists(),
+            "declarations": request.user.conflict_declarations.select_related("organisation"),
+        },
+        status=status,
+    )
