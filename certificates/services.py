@@ -298,8 +298,9 @@ def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Ce
             copy = _sign_and_store(
                 locked,
                 revision=revision,
-                status_line=f"Active; re-issued on {timezone.localdate():%d %B %Y} "
-                f"(revision {revision}): check the current status online",
+                status_line=f"{locked.get_status_display()} when re-issued on "
+                f"{timezone.localdate():%d %B %Y} (revision {revision}): check the current "
+                "status online",
             )
             stored = copy.pdf_name
             _apply(locked, copy)
@@ -345,11 +346,16 @@ def certificates_reissue_pending(*, by=None) -> list[str]:
 def signing_keys_rotate(*, purposes: list[str], by=None) -> list[SigningKey]:
     """New active keys; the old ones are retired (still published while they sign live
     certificates) and audited."""
+    from certificates.status_list import status_list_publish_on_commit
+
     made = []
     for purpose in purposes:
         key = keys.create_key(purpose=purpose)
         with transaction.atomic():
             audit_record(obj=key, action="rotate", by=by, to_state=key.status)
+            if purpose == SigningKey.Purpose.JWS:
+                # Re-sign the status list with the new key: the old one may leave the JWKS.
+                status_list_publish_on_commit()
         made.append(key)
     return made
 

@@ -92,7 +92,11 @@ def status_list_current() -> StatusList:
     """The stored list; a fresh one only if none was ever made or the last one lapsed
     (beat keeps it fresh, so this is the exception)."""
     latest = StatusList.objects.select_related("key").first()
-    stale = latest is None or latest.valid_until <= timezone.now()
-    if not stale and latest.key.status == latest.key.Status.REVOKED:
-        stale = True
+    # Signed by a key that is no longer the active one (rotated or revoked): that key may
+    # have left the JWKS, so the list would not verify any more.
+    stale = (
+        latest is None
+        or latest.valid_until <= timezone.now()
+        or latest.key.status != latest.key.Status.ACTIVE
+    )
     return status_list_publish() if stale else latest

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from jwcrypto import jwk, jws
 
 from certificates import lifecycle
-from certificates.models import Certificate, StatusList
+from certificates.models import Certificate, SigningKey, StatusList
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +82,13 @@ def test_it_re_signs_a_list_that_has_lapsed_when_asked_for_it(certificate, buyer
     assert StatusList.objects.count() == 2
     document = verify_with_jwcrypto(token, jwks)
     assert dt.datetime.fromisoformat(document["valid_until"]) > later
+
+
+def test_it_re_signs_the_list_with_the_new_key_after_a_rotation(certificate, buyer):
+    first = buyer.get("/.well-known/opencas-status-list.jws").content.decode()
+    call_command("signing_keys", "rotate", "--purpose", "jws", stdout=io.StringIO())
+    token = buyer.get("/.well-known/opencas-status-list.jws").content.decode()
+    assert token != first
+    active = SigningKey.objects.get(purpose="jws", status="active")
+    assert json.loads(jws.JWS.from_jose_token(token).objects["protected"])["kid"] == active.kid
+    verify_with_jwcrypto(token, buyer.get("/.well-known/jwks.json").json())
