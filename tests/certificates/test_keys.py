@@ -227,3 +227,22 @@ def test_it_rotates_revokes_and_reissues_end_to_end(
     assert "Signature Valid" not in upload(buyer, old_bytes)
     status_list = json.loads(buyer.get("/.well-known/opencas-status-list.json").content)
     assert status_list["certificates"] == []
+
+
+def test_it_drops_a_retired_key_from_the_jwks_once_nothing_live_needs_it(
+    certificate, officer_erin, buyer
+):
+    from certificates import lifecycle
+
+    old_kid = certificate.jws_key.kid
+    signing_keys("rotate")
+    new_kid = SigningKey.objects.get(purpose="jws", status="active").kid
+    published = [k["kid"] for k in buyer.get("/.well-known/jwks.json").json()["keys"]]
+    assert published == [old_kid, new_kid]
+
+    lifecycle.certificate_withdraw(certificate=certificate, by=officer_erin, reason="discontinued")
+    published = [k["kid"] for k in buyer.get("/.well-known/jwks.json").json()["keys"]]
+    assert published == [new_kid]
+    # Our own verify page still reads the old QR code, to say what became of the certificate.
+    page = words(buyer.post("/verify/", {"qr": f"https://x/verify/qr#{certificate.jws}"}))
+    assert "Signature Valid" in page and "Withdrawn" in page and "discontinued" in page

@@ -320,3 +320,23 @@ def test_it_shows_officers_the_suspended_certificates_and_hides_the_page_from_ot
     assert certificate.number in page and "audit" in page
     assert client_for(vendor_alice).get("/certificates/manage/").status_code == 403
     assert buyer.get("/certificates/manage/").status_code == 302
+
+
+@pytest.mark.parametrize("action", ["suspend", "reinstate", "withdraw", "revoke", "supersede"])
+def test_it_answers_garbage_with_a_refusal_never_a_500_and_changes_nothing(
+    action, certificate, buyer, vendor_alice, vendor_bob, assessor_carol, officer_frank
+):
+    garbage = {"reason": "\x00", "replacement": "' OR 1=1 --"}
+    for client in (buyer, *(client_for(u) for u in (vendor_alice, vendor_bob, assessor_carol))):
+        response = client.post(f"/certificates/{certificate.number}/{action}/", garbage)
+        assert response.status_code in (302, 400, 403, 409), (action, response.status_code)
+    response = client_for(officer_frank).post(
+        f"/certificates/{certificate.number}/{action}/", garbage
+    )
+    assert response.status_code in (400, 409)
+    assert (
+        client_for(officer_frank).get(f"/certificates/{certificate.number}/{action}/").status_code
+        == 405
+    )
+    assert reload(certificate).status == "active"
+    assert [h[0] for h in history(certificate)] == ["allocate", "issue"]
