@@ -386,11 +386,19 @@ def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, i
             reason=reason.strip(),
         )
         affected = Certificate.objects.key_revoked().filter(Q(jws_key=key) | Q(pdf_key=key)).count()
+        if was_active:
+            # Issuance goes on under a new key; the status list below is signed with it.
+            replacement = keys.create_key(purpose=key.purpose, retire_active=False)
+            audit_record(
+                obj=replacement,
+                action="rotate",
+                by=by,
+                to_state=replacement.status,
+                reason=f"replaces the revoked key {key.kid}",
+            )
         from certificates.status_list import status_list_publish_on_commit
 
         status_list_publish_on_commit()
-    if was_active:
-        keys.create_key(purpose=key.purpose, retire_active=False)
     return key, affected
 
 

@@ -246,3 +246,28 @@ def test_it_drops_a_retired_key_from_the_jwks_once_nothing_live_needs_it(
     # Our own verify page still reads the old QR code, to say what became of the certificate.
     page = words(buyer.post("/verify/", {"qr": f"https://x/verify/qr#{certificate.jws}"}))
     assert "Signature Valid" in page and "Withdrawn" in page and "discontinued" in page
+
+
+def test_it_replaces_a_revoked_active_key_and_reissues_under_the_new_one(
+    certificate, buyer, django_capture_on_commit_callbacks
+):
+    old_jws, old_pdf = certificate.jws_key, certificate.pdf_key
+    with django_capture_on_commit_callbacks(execute=True):
+        signing_keys("revoke", old_jws.kid, "--reason", "key compromise")
+        signing_keys("revoke", old_pdf.kid, "--reason", "key compromise")
+    new_jws = SigningKey.objects.get(purpose="jws", status="active")
+    new_pdf = SigningKey.objects.get(purpose="pdf", status="active")
+    assert {new_jws.kid, new_pdf.kid}.isdisjoint({old_jws.kid, old_pdf.kid})
+    jwks = buyer.get("/.well-known/jwks.json").json()
+    assert [k["kid"] for k in jwks["keys"]] == [new_jws.kid]
+    token = buyer.get("/.well-known/opencas-status-list.jws").content.decode()
+    listed = jwcrypto_verify(token, jwks)["certificates"]
+    assert [(e["number"], e.get("signature_key_revoked")) for e in listed] == [
+        (certificate.number, True)
+    ]
+
+    signing_keys("reissue")
+    reissued = Certificate.objects.get(pk=certificate.pk)
+    assert (reissued.jws_key, reissued.pdf_key) == (new_jws, new_pdf)
+    assert jwcrypto_verify(reissued.jws, jwks)["num"] == certificate.number
+    assert "Signature Valid" in upload(buyer, pdf_of(reissued))
