@@ -16,6 +16,8 @@ class CertificateAdmin(AppendOnlyAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
-    list_display = ["kid", "purpose", "status", "created_at"]
-    readonly_fields = ["kid", "purpose", "public_jwk", "certificate_pem", "root_certificate_pem"]
+class SigningKeyAdmin(AppendOnlyAdmin):
+    """Keys change only through `manage.py signing_keys`, which audits every change."""
+
+    list_display = ["kid", "purpose", "status", "created_at", "revoked_at"]
+    list_filter = ["purpose", "status"]
