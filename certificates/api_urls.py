@@ -2,4 +2,15 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from certificates.api import CertificateStatusChange
+
+urlpatterns: list = [
+    path(
+        f"certificates/<str:number>/{action}/",
+        CertificateStatusChange.as_view(action=action),
+        name=f"api_certificate_{action}",
+    )
+    for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
+]
