@@ -115,22 +115,26 @@ def main() -> int:
         )
         floor_once(content, signer)
 
-        floors, issues = [], []
+        # Floor and issuance alternate one by one, so a busy machine slows both alike.
+        floors, issues, ratios = [], [], []
         for round_number in range(args.rounds):
             batch = ids[round_number * args.count : (round_number + 1) * args.count]
-            started = time.perf_counter()
-            for _ in batch:
-                floor_once(content, signer)
-            floors.append((time.perf_counter() - started) / len(batch))
-            started = time.perf_counter()
+            floor_time = issue_time = 0.0
             for application_id in batch:
+                started = time.perf_counter()
+                floor_once(content, signer)
+                floor_time += time.perf_counter() - started
+                started = time.perf_counter()
                 services.certificate_issue(application_id=application_id)
-            issues.append((time.perf_counter() - started) / len(batch))
+                issue_time += time.perf_counter() - started
+            floors.append(floor_time / len(batch))
+            issues.append(issue_time / len(batch))
+            ratios.append(issue_time / floor_time)
         assert Certificate.objects.filter(status="active").count() == len(ids) + 1
 
         floor = statistics.median(floors)
         issue = statistics.median(issues)
-        ratio = issue / floor
+        ratio = statistics.median(ratios)
         print(f"certificates per round: {args.count}, rounds: {args.rounds}")
         for label, seconds in (
             ("floor (reportlab render + pyHanko sign)", floor),
@@ -138,7 +142,9 @@ def main() -> int:
         ):
             print(f"{label:40} {1 / seconds:6.1f}/s {seconds * 1000:7.1f} ms each")
         verdict = "met" if ratio <= GOAL else "NOT met"
-        print(f"ratio issuance/floor: {ratio:.2f}x (goal <= {GOAL}x: {verdict})")
+        spread = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"ratio issuance/floor: {ratio:.2f}x (median of rounds: {spread})")
+        print(f"goal: <= {GOAL}x ({verdict})")
         return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
