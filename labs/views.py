@@ -137,6 +137,8 @@ def _grid_rows(application: Application) -> tuple[list[Row], list[AIPO]]:
 
 def _read_row(row: Row, data, claims: list[AIPO]) -> lab_services.GridRow | None:
     """The row as posted; None when the person left it as it was."""
+    if not any(f"{row.key}-{name}" in data for name in (*RECORD_FIELDS, "result", "reason")):
+        return None  # the row was not sent at all
     posted = {name: data.get(f"{row.key}-{name}", "").strip() for name in RECORD_FIELDS}
     posted["result"] = data.get(f"{row.key}-result", "").strip()
     reason = data.get(f"{row.key}-reason", "").strip()
