@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
 
 from cas.admin import AppendOnlyAdmin
-from cas.errors import ActionRefused
 from labs.models import (
     Accreditation,
     AccreditationChange,
@@ -14,7 +14,31 @@ from labs.models import (
     TestRecord,
     TestReport,
 )
-from labs.services import accreditation_save
+from labs.services import accreditation_save, can_manage_accreditations
+
+
+class AccreditationForm(forms.ModelForm):
+    class Meta:
+        model = Accreditation
+        fields = [
+            "lab",
+            "body",
+            "number",
+            "standard",
+            "authorisation_number",
+            "scope_domains",
+            "scope_profiles",
+            "valid_from",
+            "valid_until",
+            "status",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end < start:
+            raise forms.ValidationError("An accreditation cannot end before it starts.")
+        return data
 
 
 class AccreditationChangeInline(admin.TabularInline):
@@ -47,6 +71,15 @@ class AccreditationAdmin(admin.ModelAdmin):
     list_filter = ["status", "body"]
     filter_horizontal = ["scope_domains", "scope_profiles"]
     inlines = [AccreditationChangeInline]
+    form = AccreditationForm
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and can_manage_accreditations(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and can_manage_accreditations(
+            request.user
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the history would lose its subject: suspend or withdraw instead
@@ -55,17 +88,13 @@ class AccreditationAdmin(admin.ModelAdmin):
         pass  # save_related saves the fields and the scope in one service call
 
     def save_related(self, request, form, formsets, change) -> None:
-        try:
-            accreditation_save(
-                accreditation=form.instance,
-                by=request.user,
-                reason="changed in the admin" if change else "recorded in the admin",
-                scope_domains=form.cleaned_data.get("scope_domains", []),
-                scope_profiles=form.cleaned_data.get("scope_profiles", []),
-            )
-        except ActionRefused as exc:
-            messages.error(request, exc.message)
-            raise
+        accreditation_save(
+            accreditation=form.instance,
+            by=request.user,
+            reason="changed in the admin" if change else "recorded in the admin",
+            scope_domains=form.cleaned_data.get("scope_domains", []),
+            scope_profiles=form.cleaned_data.get("scope_profiles", []),
+        )
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 

@@ -225,7 +225,7 @@ def render_report_pdf(*, content: ReportContent) -> bytes:
         )
     records_table = Table(
         rows,
-        colWidths=[40 * mm, 34 * mm, 28 * mm, 22 * mm, 48 * mm],
+        colWidths=[38 * mm, 40 * mm, 28 * mm, 22 * mm, 44 * mm],
         repeatRows=1,
         hAlign="LEFT",
     )

@@ -359,8 +359,12 @@ def report_pdf(request: HttpRequest, number: str) -> FileResponse:
         raise Http404("No such report")
     # Whoever may see the case may read its reports; anyone else gets the same 404.
     permissions.get_application_for(request.user, report.application_id)
+    try:
+        handle = report.pdf.open("rb")
+    except OSError:
+        raise Http404("The report's file is missing: tell the operator") from None
     return FileResponse(
-        report.pdf.open("rb"),
+        handle,
         content_type="application/pdf",
         as_attachment=True,
         filename=f"{report.number}.pdf",

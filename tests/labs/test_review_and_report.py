@@ -246,3 +246,20 @@ def test_a_second_approval_releases_a_report_amending_the_first(
     assert "ATNA syslog evidence missing" in second.amendment_reason
     assert lab_services.test_report_release(application_id=application.pk) == second
     assert f"amendment to {first.number}" in flat(" ".join(pdf_pages(second)))
+
+
+def test_the_command_releases_a_report_whose_task_never_ran(
+    make_application, case_cast, reviewer_dave
+):
+    from django.core.management import call_command
+
+    application = make_application("in_review", **case_cast)
+    # No on-commit callbacks run here: as if the worker was down at the approval.
+    services.application_approve_report(application=application, by=reviewer_dave)
+    assert not TestReport.objects.exists()
+    out = io.StringIO()
+    call_command("release_test_reports", stdout=out)
+    report = TestReport.objects.get(application=application)
+    assert report.number in out.getvalue()
+    call_command("release_test_reports", stdout=io.StringIO())
+    assert TestReport.objects.count() == 1
