@@ -373,7 +373,7 @@ def test_record_create(
     test_case = _clean(test_case)
     with transaction.atomic():
         locked = (
-            Application.objects.select_for_update()
+            Application.objects.select_for_update(of=("self",))
             .select_related("vendor", "lab")
             .get(pk=application.pk)
         )
@@ -697,7 +697,7 @@ def test_report_release(*, application_id: int) -> TestReport | None:
     """
     with transaction.atomic():
         application = (
-            Application.objects.select_for_update()
+            Application.objects.select_for_update(of=("self",))
             .select_related("vendor", "lab", "product_version__product")
             .get(pk=application_id)
         )
@@ -770,7 +770,7 @@ def test_report_amend(*, report: TestReport, by, reason: str) -> TestReport:
         raise ActionRefused("An amended report states why it amends the previous one.")
     with transaction.atomic():
         application = (
-            Application.objects.select_for_update()
+            Application.objects.select_for_update(of=("self",))
             .select_related("vendor", "lab", "product_version__product")
             .get(pk=report.application_id)
         )

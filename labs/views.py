@@ -30,6 +30,14 @@ RECORD_FIELDS = (
 MAX_FIELD = {"test_case": 200, "test_case_name": 300, "tool": 200, "tool_version": 60}
 
 
+def _text(data, name: str, limit: int = 5000) -> str:
+    """A posted text field, stripped; refused when PostgreSQL could not store it."""
+    value = data.get(name, "").strip()
+    if "\x00" in value:
+        raise ActionRefused(f"The {name.replace('_', ' ')} contains a NUL character.")
+    return value[:limit]
+
+
 def _lab_ids(user) -> list[int]:
     return permissions.organisation_ids(user, Organisation.Kind.LAB)
 
@@ -139,9 +147,9 @@ def _read_row(row: Row, data, claims: list[AIPO]) -> lab_services.GridRow | None
     """The row as posted; None when the person left it as it was."""
     if not any(f"{row.key}-{name}" in data for name in (*RECORD_FIELDS, "result", "reason")):
         return None  # the row was not sent at all
-    posted = {name: data.get(f"{row.key}-{name}", "").strip() for name in RECORD_FIELDS}
-    posted["result"] = data.get(f"{row.key}-result", "").strip()
-    reason = data.get(f"{row.key}-reason", "").strip()
+    posted = {name: _text(data, f"{row.key}-{name}") for name in RECORD_FIELDS}
+    posted["result"] = _text(data, f"{row.key}-result")
+    reason = _text(data, f"{row.key}-reason")
     aipo = row.aipo
     if row.key == "extra":
         chosen = data.get("extra-aipo", "")
@@ -315,7 +323,7 @@ def review_approve(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda a: services.application_approve_report(
-            application=a, by=request.user, note=request.POST.get("note", "")[:2000]
+            application=a, by=request.user, note=_text(request.POST, "note", 2000)
         ),
         "Technical review approved: the test report is released and the case awaits a decision.",
     )
@@ -328,7 +336,7 @@ def review_return(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lambda a: services.application_return_for_rework(
-            application=a, by=request.user, comments=request.POST.get("comments", "")[:5000]
+            application=a, by=request.user, comments=_text(request.POST, "comments")
         ),
         "Returned to the assessors with your comments.",
     )
@@ -342,7 +350,7 @@ def report_amend(request: HttpRequest, pk: int) -> HttpResponse:
         if latest is None:
             raise ActionRefused("There is no released test report to amend yet.")
         report = lab_services.test_report_amend(
-            report=latest, by=request.user, reason=request.POST.get("reason", "")[:2000]
+            report=latest, by=request.user, reason=_text(request.POST, "reason", 2000)
         )
         messages.info(request, f"Test report {report.number} issued.")
 
@@ -418,9 +426,9 @@ def accreditation_status(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         lab_services.accreditation_set_status(
             accreditation=accreditation,
-            status=request.POST.get("status", ""),
+            status=_text(request.POST, "status", 20),
             by=request.user,
-            reason=request.POST.get("reason", "")[:2000],
+            reason=_text(request.POST, "reason", 2000),
         )
     except ActionRefused as exc:
         messages.error(request, exc.message)
@@ -439,7 +447,7 @@ def flag_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such flag")
     try:
         lab_services.flag_acknowledge(
-            flag=flag, by=request.user, note=request.POST.get("note", "")[:2000]
+            flag=flag, by=request.user, note=_text(request.POST, "note", 2000)
         )
     except ActionRefused as exc:
         messages.error(request, exc.message)

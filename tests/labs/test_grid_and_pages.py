@@ -73,6 +73,9 @@ def test_one_bad_row_stores_nothing_and_names_the_row(make_application, case_cas
     bad_value = client.post(url, {f"{k['XDS.b']}-result": "pass", f"{k['PDQm']}-result": "maybe"})
     assert bad_value.status_code == 400
     assert "'maybe' is not a result" in page_text(bad_value)
+    nul = client.post(url, {f"{k['XDS.b']}-result": "pass", f"{k['PDQm']}-comment": "a\x00b"})
+    assert nul.status_code == 400
+    assert "contains a NUL character" in page_text(nul)
     assert not TestRecord.objects.exists()
     assert not AuditEntry.objects.filter(action="record_result").exists()
     empty = client.post(url, {})
