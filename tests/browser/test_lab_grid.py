@@ -95,6 +95,7 @@ def test_an_assessor_records_30_results_with_the_keyboard_only(
         expected.append((f"TC-{n:03d}", KEYS[letter]))
         if n < 29:
             page.keyboard.press("Tab")
+    page.screenshot(path=os.environ.get("OPENCAS_GRID_SCREENSHOT", "/tmp/lab-grid.png"))
     page.keyboard.press("Enter")  # submits the one form
     page.wait_for_selector(".messages >> text=30 results recorded.")
 

@@ -222,6 +222,23 @@ def test_the_admin_keeps_the_history_of_an_accreditation(accreditation, django_u
         == 403
     )
     assert Accreditation.objects.filter(pk=accreditation.pk).exists()
+    backwards = admin.post(
+        f"/admin/labs/accreditation/{accreditation.pk}/change/",
+        {
+            "lab": accreditation.lab_id,
+            "body": "BELAC",
+            "number": accreditation.number,
+            "standard": "ISO/IEC 17025:2017",
+            "valid_from": accreditation.valid_until.isoformat(),
+            "valid_until": accreditation.valid_from.isoformat(),
+            "status": "active",
+            "changes-TOTAL_FORMS": "0",
+            "changes-INITIAL_FORMS": "0",
+        },
+    )
+    assert backwards.status_code == 200
+    assert "cannot end before it starts" in page_text(backwards)
+    assert AccreditationChange.objects.filter(accreditation=accreditation).count() == 1
 
 
 def test_only_officers_change_accreditations_and_vendors_see_none(
