@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -117,7 +118,44 @@ def lab_refusal_reasons(*, lab: Organisation, application: Application) -> list[
         reasons.append(f"it belongs to the applicant's own organisation ({vendor.name}).")
     if lab_conflict(lab=lab, vendor=vendor) is not None:
         reasons.append(f"it declared a conflict of interest with {vendor.name}.")
+    conflicted = _domains_without_a_free_assessor(lab=lab, application=application)
+    if conflicted:
+        reasons.append(
+            f"every assessor competent in {', '.join(conflicted)} declared a conflict of "
+            f"interest with {vendor.name}."
+        )
     return reasons
+
+
+def _domains_without_a_free_assessor(*, lab: Organisation, application: Application) -> list[str]:
+    """Claimed domains whose competent assessors all declared a conflict with the vendor.
+
+    (A lab with nobody recorded as competent in a domain is left to the recording check.)
+    """
+    from cas.models import ConflictDeclaration
+
+    vendor = application.vendor
+    today = timezone.localdate()
+    conflicted_users = set(
+        ConflictDeclaration.objects.filter(
+            organisation_id__in={vendor.pk, vendor.group_root().pk}, valid_from__lte=today
+        )
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .values_list("user_id", flat=True)
+    )
+    if not conflicted_users:
+        return []
+    domains = {a.profile.domain for a in application.claimed_aipos.with_names()}
+    blocked = []
+    for domain in sorted(domains, key=lambda d: d.keyword):
+        competent = set(
+            AssessorCompetence.objects.filter(lab=lab, domain=domain).values_list(
+                "user_id", flat=True
+            )
+        )
+        if competent and competent <= conflicted_users:
+            blocked.append(domain.keyword)
+    return blocked
 
 
 def can_manage_accreditations(user) -> bool:

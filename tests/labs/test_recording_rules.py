@@ -173,3 +173,27 @@ def test_a_profile_scope_covers_only_that_profile(make_application, case_cast, o
         f"/applications/{application.pk}/assign-lab/", {"lab": case_cast["lab_org"].pk}
     )
     assert response.status_code == 302
+
+
+def test_a_lab_whose_competent_assessors_all_declared_a_conflict_cannot_be_assigned(
+    make_application, case_cast, assessor_carol, reviewer_dave, officer_erin, helix
+):
+    application = make_application("submitted", **case_cast)
+    since = timezone.localdate() - dt.timedelta(days=10)
+    ConflictDeclaration.objects.create(
+        user=assessor_carol, organisation=helix, reason="ex-employee", valid_from=since
+    )
+    assign = {"lab": case_cast["lab_org"].pk}
+    client = client_for(officer_erin)
+    # Dave is still free: the lab can take the case.
+    assert "every assessor" not in page_text(client.get(f"/applications/{application.pk}/"))
+    ConflictDeclaration.objects.create(
+        user=reviewer_dave, organisation=helix, reason="shares", valid_from=since
+    )
+    response = client.post(f"/applications/{application.pk}/assign-lab/", assign)
+    assert response.status_code == 400
+    assert (
+        "every assessor competent in ITI declared a conflict of interest with Helix Health Systems"
+        in page_text(response)
+    )
+    assert Application.objects.get(pk=application.pk).lab is None
