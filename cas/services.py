@@ -343,6 +343,8 @@ def application_complete_assessment(*, application: Application, by) -> Applicat
 
 
 def application_approve_report(*, application: Application, by, note: str = "") -> Application:
+    from labs.services import queue_test_report_release
+
     return run_transition(
         application=application,
         action="approve_report",
@@ -354,6 +356,7 @@ def application_approve_report(*, application: Application, by, note: str = "") 
         ),
         reason=note,
         kwargs={"by": by},
+        on_commit=queue_test_report_release,
     )
 
 

@@ -137,6 +137,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Scheduled jobs (run by `celery -A cas beat`); each app adds its own entries here.
 CELERY_BEAT_SCHEDULE: dict = {}
+# labs: accreditation expiry warnings (60/30/7 days) and flags on lapsed labs, daily.
+CELERY_BEAT_SCHEDULE["labs-check-accreditations"] = {
+    "task": "labs.tasks.check_accreditations",
+    "schedule": 6 * 60 * 60,  # every 6 hours: idempotent, each warning is sent once
+}
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "OpenCAS <no-reply@opencas.example>")
