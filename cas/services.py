@@ -379,16 +379,12 @@ def application_grant(
     *, application: Application, by, reason: str = "", reduce_scope: bool = False
 ) -> Application:
     """Grant the whole scope, or (reduce_scope) only the AIPOs whose current result is Pass."""
-    from labs.models import TestRecord
+    from labs.services import aipo_outcomes
 
     dropped: list[AIPO] = []
 
     def check(locked: Application) -> None:
-        passed = set(
-            TestRecord.objects.filter(application=locked, result=TestRecord.Result.PASS)
-            .current()
-            .values_list("aipo_id", flat=True)
-        )
+        passed = {a for a, outcome in aipo_outcomes(locked).items() if outcome == "pass"}
         if not passed:
             raise ActionRefused("No claimed AIPO passed the assessment: refuse instead.")
         claims = list(locked.claims.select_related("aipo__profile", "aipo__actor", "aipo__option"))

@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "certificates.views.site_context",
+                "cas.views.roles_context",
             ],
         },
     },

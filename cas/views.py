@@ -17,13 +17,12 @@ from cas.forms import (
     ConflictDeclarationForm,
     ProductForm,
     ReasonForm,
-    TestRecordForm,
     VersionForm,
 )
 from cas.models import AIPO, Application, AuditEntry, Organisation, Product, ProductVersion
 from evidence.models import ConnectathonResult
 from labs.models import TestRecord
-from labs.services import lab_refusal_reasons, test_record_create
+from labs.services import aipo_outcome, lab_refusal_reasons
 
 S = Application.State
 # "My work": per role, the queues of cases waiting on that person, oldest first.
@@ -282,14 +281,26 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
         current = grades.get(result.aipo_id)
         if current is None or result.grade == ConnectathonResult.Grade.PASSED:
             grades[result.aipo_id] = result
-    records = {
-        r.aipo_id: r
-        for r in TestRecord.objects.filter(application=application)
+    records: dict[int, list[TestRecord]] = {}
+    for record in (
+        TestRecord.objects.filter(application=application)
         .current()
         .select_related("recorded_by")
+        .order_by("test_case", "pk")
+    ):
+        records.setdefault(record.aipo_id, []).append(record)
+    outcomes = {
+        aipo_id: aipo_outcome([r.result for r in found]) for aipo_id, found in records.items()
     }
+    labels = dict(TestRecord.Result.choices)
     rows = [
-        {"claim": c, "connectathon": grades.get(c.aipo_id), "record": records.get(c.aipo_id)}
+        {
+            "claim": c,
+            "connectathon": grades.get(c.aipo_id),
+            "records": records.get(c.aipo_id, []),
+            "outcome": outcomes.get(c.aipo_id),
+            "outcome_label": labels.get(outcomes.get(c.aipo_id), ""),
+        }
         for c in claims
     ]
     labs = []
@@ -305,7 +316,6 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
         "rows": rows,
         "history": history,
         "labs": labs,
-        "result_choices": TestRecord.Result.choices,
         "can": {
             "submit": state == "draft" and permissions.can_submit.test(user, application),
             "withdraw": state in Application.BEFORE_DECISION
@@ -335,7 +345,7 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
         },
         "case_messages": application.messages.select_related("author"),
         "dropped": [c for c in claims if c.granted is False],
-        "failing": [r["claim"] for r in rows if not r["record"] or r["record"].result != "pass"],
+        "failing": [r["claim"] for r in rows if r["outcome"] != "pass"],
         "certificates": application.certificates.public(),
     }
 
@@ -408,32 +418,6 @@ def application_assign_lab(request: HttpRequest, pk: int) -> HttpResponse:
         )
 
     return _act(request, pk, assign, "Lab assigned.")
-
-
-@login_required
-@require_POST
-def application_record_result(request: HttpRequest, pk: int) -> HttpResponse:
-    form = TestRecordForm(request.POST)
-
-    def record(application: Application) -> None:
-        if not form.is_valid():
-            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-            raise ActionRefused(f"The result could not be recorded: {problems}")
-        aipo = AIPO.objects.with_names().filter(pk=form.cleaned_data["aipo"]).first()
-        if aipo is None:
-            raise ActionRefused("That AIPO is not in the catalogue.")
-        test_record_create(
-            application=application,
-            aipo=aipo,
-            result=form.cleaned_data["result"],
-            by=request.user,
-            test_case=form.cleaned_data["test_case"],
-            tool=form.cleaned_data["tool"],
-            comment=form.cleaned_data["comment"],
-            amendment_reason=form.cleaned_data["amendment_reason"],
-        )
-
-    return _act(request, pk, record, "Result recorded.")
 
 
 @login_required
@@ -595,3 +579,17 @@ def account(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def roles_context(request: HttpRequest) -> dict:
+    """Which menus to show; the pages themselves enforce the rules."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "nav": {
+            "vendor": permissions.is_vendor_member(user),
+            "officer": permissions.is_officer(user),
+            "lab": permissions.is_lab_member(user),
+        }
+    }

@@ -549,12 +549,32 @@ def _records_as_of(application: Application, moment) -> list[TestRecord]:
     return [r for r in records if r.pk not in replaced]
 
 
-def _verdict(results: list[str]) -> str:
-    labels = dict(TestRecord.Result.choices)
+def aipo_outcome(results: list[str]) -> str:
+    """One AIPO's outcome from its current records: the worst of them wins.
+
+    Several test cases may be recorded for one AIPO; it passes only when none failed or was
+    inconclusive and at least one passed (not applicable ones do not count either way).
+    """
     for worst in ("fail", "inconclusive", "pass"):
         if worst in results:
-            return labels[worst]
-    return labels["not_applicable"]
+            return worst
+    return "not_applicable"
+
+
+def aipo_outcomes(application: Application) -> dict[int, str]:
+    """The outcome of each AIPO that has current records, by AIPO id."""
+    results: dict[int, list[str]] = {}
+    for aipo_id, result in (
+        TestRecord.objects.filter(application=application)
+        .current()
+        .values_list("aipo_id", "result")
+    ):
+        results.setdefault(aipo_id, []).append(result)
+    return {aipo_id: aipo_outcome(found) for aipo_id, found in results.items()}
+
+
+def _verdict(results: list[str]) -> str:
+    return dict(TestRecord.Result.choices)[aipo_outcome(results)]
 
 
 def report_content(
