@@ -79,7 +79,13 @@ def test_it_dismisses_an_appeal(pending_case, vendor_alice, officer_erin, office
     assert out == f"{ref}: refused (refused)"
 
 
-def test_it_exits_non_zero_with_the_refusal_and_changes_nothing(pending_case, vendor_alice, capsys):
+def test_it_exits_non_zero_with_the_refusal_and_changes_nothing(
+    pending_case, vendor_alice, capsys, monkeypatch
+):
+    from django.db import connections
+
+    # run_from_argv closes every connection when it ends, the test's own included.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
     entries = AuditEntry.objects.count()
     with pytest.raises(SystemExit) as exit_info:
         Command().run_from_argv(
