@@ -584,6 +584,10 @@ class CatalogueView(APIView):
 # --- Case actions: one endpoint per transition, each calling its service ---
 
 
+class NoInputSerializer(serializers.Serializer):
+    """The action takes nothing but the case."""
+
+
 class NoteSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -714,7 +718,7 @@ CASE_ACTION_VIEWS = {
     ),
     "complete-assessment": _case_action_view(
         "complete-assessment",
-        NoteSerializer,
+        NoInputSerializer,
         "Complete the assessment",
         "Assigned lab; every claimed AIPO needs a result. Sends the case to technical review.",
     ),

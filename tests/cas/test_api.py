@@ -566,3 +566,16 @@ def test_the_schema_generates_without_warnings(tmp_path):
     target = tmp_path / "schema.yml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     assert "/api/applications/{id}/appeal-decision/" in target.read_text()
+
+
+def test_an_api_action_mails_whoever_acts_next_like_the_page_does(
+    make_application, officer_erin, vendor_alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    application = make_application("submitted")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = act(officer_erin, application, "request-info", message="Send the manual")
+    assert response.status_code == 200
+    assert [(m.subject, m.to) for m in mailoutbox] == [
+        (f"{application.reference}: information requested", ["vendor_alice@example.org"])
+    ]
+    assert "Send the manual" in mailoutbox[0].body
