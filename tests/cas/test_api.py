@@ -310,14 +310,13 @@ def test_it_grants_and_the_certificate_is_issued(
 
 
 def test_it_grants_a_reduced_scope_listing_what_was_dropped(
-    make_application, cast, officer_frank, assessor_carol
+    make_application, cast, officer_frank, assessor_carol, reviewer_dave
 ):
-    application = make_application("decision_pending", **cast)
-    from labs.models import TestRecord
-
-    TestRecord.objects.filter(application=application, aipo__profile__keyword="PDQm").update(
-        result="fail"
-    )
+    application = make_application("in_assessment", **cast)
+    for claim, result in zip(HELIX_CLAIMS, ["pass", "fail"], strict=True):
+        record_result(application=application, aipo=aipo(*claim), result=result, by=assessor_carol)
+    act(assessor_carol, application, "complete-assessment")
+    assert act(reviewer_dave, application, "approve-report").json()["state"] == "decision_pending"
     refused = act(officer_frank, application, "grant")
     assert refused.status_code == 400
     assert "PDQm / PDC / NONE" in refused.json()["detail"]
