@@ -60,3 +60,17 @@ class ConnectathonImportForm(forms.Form):
             if data["end_date"] < data["start_date"]:
                 raise forms.ValidationError("The event cannot end before it starts.")
         return data
+
+
+class ConflictDeclarationForm(forms.Form):
+    organisation = forms.ModelChoiceField(
+        queryset=Organisation.objects.filter(kind=Organisation.Kind.VENDOR),
+        help_text="The vendor (or vendor group) you have a conflict of interest with.",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    valid_from = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    valid_until = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty while the conflict lasts.",
+    )

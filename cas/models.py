@@ -212,6 +212,14 @@ class ApplicationQuerySet(models.QuerySet):
             | Q(lab_id__in=organisation_ids(user, Organisation.Kind.LAB))
         )
 
+    def waiting_longest_first(self) -> ApplicationQuerySet:
+        """Oldest first by the time the case entered its current state."""
+        from django.db.models.functions import Coalesce
+
+        return self.annotate(
+            waiting_since=Coalesce("state_changed_at", "submitted_at", "created_at")
+        ).order_by("waiting_since", "pk")
+
 
 class Application(models.Model):
     class State(models.TextChoices):
@@ -346,6 +354,12 @@ class Application(models.Model):
     def dismiss_appeal(self, *, by, at) -> None:
         self.appeal_decided_by = by
         self.appeal_decided_at = at
+
+    def appeal_already_decided(self) -> bool:
+        """A decision is appealed once; a reopened case's new decision may be appealed again."""
+        return bool(
+            self.appeal_decided_at and self.decided_at and self.appeal_decided_at >= self.decided_at
+        )
 
     def appeal_deadline(self):
         """The last moment a refusal can be appealed (settings.APPEAL_WINDOW_DAYS)."""

@@ -28,6 +28,7 @@ from cas.models import (
     Application,
     CaseMessage,
     ClaimedAIPO,
+    ConflictDeclaration,
     Organisation,
     Product,
     ProductVersion,
@@ -461,6 +462,11 @@ def application_appeal(*, application: Application, by, reason: str) -> Applicat
     reason = _required(reason, "An appeal needs the reasons why the decision should change.")
 
     def check(locked: Application) -> None:
+        if locked.appeal_already_decided():
+            raise ActionRefused(
+                "This decision was already appealed, and the appeal was decided on "
+                f"{timezone.localtime(locked.appeal_decided_at):%Y-%m-%d}."
+            )
         deadline = locked.appeal_deadline()
         if deadline is not None and timezone.now() > deadline:
             raise ActionRefused(
@@ -497,3 +503,38 @@ def application_decide_appeal(
         reason=reason,
         kwargs={"by": by, "at": timezone.now()},
     )
+
+
+def conflict_declare(
+    *, by, organisation: Organisation, reason: str, valid_from, valid_until=None
+) -> ConflictDeclaration:
+    """A person declares a conflict of interest: from then on they cannot act on its cases."""
+    reason = _required(reason, "Say what the conflict of interest is.")
+    if valid_until is not None and valid_until < valid_from:
+        raise ActionRefused("The declaration cannot end before it starts.")
+    with transaction.atomic():
+        declaration = ConflictDeclaration.objects.create(
+            user=by,
+            organisation=organisation,
+            reason=reason,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        audit_record(
+            obj=declaration,
+            action="declare_conflict",
+            by=by,
+            reason=f"with {organisation.name}: {reason}",
+        )
+    return declaration
+
+
+def api_token_rotate(*, by) -> str:
+    """Replace the user's API token; the new key is shown once, the old one stops working."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        Token.objects.filter(user=by).delete()
+        token = Token.objects.create(user=by)
+        audit_record(obj=by, action="rotate_api_token", by=by, reason="API token replaced")
+    return token.key

@@ -7,10 +7,12 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", views.account, name="account"),
     path("products/", views.product_list, name="product_list"),
     path("products/<int:pk>/", views.product_detail, name="product_detail"),
     path("applications/new/", views.application_new, name="application_new"),
     path("applications/<int:pk>/", views.application_detail, name="application_detail"),
+    path("applications/<int:pk>/claims/", views.application_claims, name="application_claims"),
     path("applications/<int:pk>/submit/", views.application_submit, name="application_submit"),
     path(
         "applications/<int:pk>/withdraw/", views.application_withdraw, name="application_withdraw"

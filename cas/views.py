@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -12,31 +12,82 @@ from django.views.decorators.http import require_POST
 
 from cas import permissions, services
 from cas.errors import ActionRefused
-from cas.forms import AssignLabForm, ProductForm, ReasonForm, TestRecordForm, VersionForm
+from cas.forms import (
+    AssignLabForm,
+    ConflictDeclarationForm,
+    ProductForm,
+    ReasonForm,
+    TestRecordForm,
+    VersionForm,
+)
 from cas.models import AIPO, Application, AuditEntry, Organisation, Product, ProductVersion
 from evidence.models import ConnectathonResult
 from labs.models import TestRecord
 from labs.services import lab_refusal_reasons, test_record_create
 
+S = Application.State
+# "My work": per role, the queues of cases waiting on that person, oldest first.
+WORK_QUEUES = {
+    "vendor": [
+        ("Drafts to finish and submit", [S.DRAFT]),
+        ("Information requested: your answer is needed", [S.INFO_REQUESTED]),
+        (
+            "With the certification body or the lab",
+            [S.SUBMITTED, S.IN_ASSESSMENT, S.IN_REVIEW, S.DECISION_PENDING],
+        ),
+        ("Decisions", [S.CERTIFIED, S.REFUSED, S.APPEALED]),
+    ],
+    "officer": [
+        ("Screening queue", [S.SUBMITTED]),
+        ("Waiting for the vendor's answer", [S.INFO_REQUESTED]),
+        ("Decisions due", [S.DECISION_PENDING]),
+        ("Appeals", [S.APPEALED]),
+    ],
+    "lab": [
+        ("Assigned cases to assess", [S.IN_ASSESSMENT]),
+        ("Technical reviews due", [S.IN_REVIEW]),
+    ],
+}
+
 
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "home.html")
-    cases = (
-        Application.objects.visible_to(request.user)
+    user = request.user
+    roles = [
+        role
+        for role, applies in (
+            ("vendor", permissions.is_vendor_member(user)),
+            ("officer", permissions.is_officer(user)),
+            ("lab", permissions.is_lab_member(user)),
+        )
+        if applies
+    ]
+    visible = (
+        Application.objects.visible_to(user)
         .select_related("vendor", "lab", "product_version__product")
-        .order_by("-created_at")
+        .waiting_longest_first()
     )
-    counts = dict(cases.values_list("state").annotate(n=Count("id")).order_by())
+    now = timezone.now()
+    queues = []
+    for role in roles:
+        for title, states in WORK_QUEUES[role]:
+            cases = list(visible.filter(state__in=states)[:200])
+            for case in cases:
+                case.waiting_days = (now - case.waiting_since).days
+            queues.append(
+                {
+                    "role": role,
+                    "title": title,
+                    "cases": cases,
+                    "count": len(cases),
+                    "oldest_days": cases[0].waiting_days if cases else None,
+                }
+            )
     return render(
         request,
         "cas/my_work.html",
-        {
-            "cases": cases[:100],
-            "counts": [(label, counts.get(value, 0)) for value, label in Application.State.choices],
-            "is_vendor": permissions.is_vendor_member(request.user),
-            "is_officer": permissions.is_officer(request.user),
-        },
+        {"queues": queues, "is_vendor": "vendor" in roles, "roles": roles},
     )
 
 
@@ -140,25 +191,81 @@ def application_new(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Draft {application.reference} created.")
                 return redirect("application_detail", pk=application.pk)
-    catalogue = AIPO.objects.with_names()
-    # "XDS.b, PDQm" lists both, so one page can claim AIPOs of several profiles.
-    matches = Q()
+    return render(
+        request,
+        "cas/application_new.html",
+        {
+            "products": versions,
+            "tree": catalogue_tree(query),
+            "selected": set(),
+            "query": query,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+def catalogue_tree(query: str, *, also: Iterable[int] = ()) -> list[dict]:
+    """The catalogue matching `query`, as profile -> actor -> options, for the picker.
+
+    "XDS.b, PDQm" matches both, so one page can claim AIPOs of several profiles; `also`
+    adds AIPOs already claimed so that they stay on the page.
+    """
+    matches = Q(pk__in=list(also))
     for term in filter(None, (t.strip() for t in query.split(","))):
         matches |= (
             Q(profile__keyword__icontains=term)
             | Q(profile__name__icontains=term)
             | Q(actor__keyword__icontains=term)
             | Q(actor__name__icontains=term)
+            | Q(option__name__icontains=term)
         )
-    catalogue = catalogue.filter(matches)
+    if not query and not also:
+        return []
+    profiles: dict[int, dict] = {}
+    for aipo in (
+        AIPO.objects.with_names()
+        .filter(matches)
+        .order_by("profile__keyword", "actor__keyword", "option__keyword")[:600]
+    ):
+        profile = profiles.setdefault(aipo.profile_id, {"profile": aipo.profile, "actors": {}})
+        actor = profile["actors"].setdefault(aipo.actor_id, {"actor": aipo.actor, "aipos": []})
+        actor["aipos"].append(aipo)
+    return [
+        {"profile": p["profile"], "actors": list(p["actors"].values())} for p in profiles.values()
+    ]
+
+
+@login_required
+def application_claims(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a draft's claims: the current ones stay ticked, a search adds more."""
+    application = permissions.get_application_for(request.user, pk)
+    query = request.GET.get("q", "").strip()[:60]
+    claimed = set(application.claims.values_list("aipo_id", flat=True))
+    error, status = "", 200
+    if request.method == "POST":
+        aipo_ids = [i for i in request.POST.getlist("aipos") if i.isdigit()]
+        aipos = list(AIPO.objects.with_names().filter(pk__in=aipo_ids))
+        try:
+            if not aipos:
+                raise ActionRefused("Claim at least one actor / profile / option.")
+            services.application_set_claims(application=application, aipos=aipos, by=request.user)
+        except ActionRefused as exc:
+            error, status = exc.message, exc.status_code
+        else:
+            messages.success(request, f"Claims saved: {len(aipos)} AIPOs.")
+            return redirect("application_detail", pk=application.pk)
     return render(
         request,
-        "cas/application_new.html",
+        "cas/application_claims.html",
         {
-            "products": versions,
-            "catalogue": catalogue[:300] if query else [],
+            "application": application,
+            "tree": catalogue_tree(query, also=claimed),
+            "selected": claimed,
             "query": query,
             "error": error,
+            "can_edit": application.state == Application.State.DRAFT
+            and permissions.can_edit_draft.test(request.user, application),
         },
         status=status,
     )
@@ -221,6 +328,7 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
             and permissions.can_return_for_rework.test(user, application),
             "appeal": state == "refused"
             and permissions.can_appeal.test(user, application)
+            and not application.appeal_already_decided()
             and timezone.now() <= application.appeal_deadline(),
             "decide_appeal": state == "appealed"
             and permissions.can_decide_appeal.test(user, application),
@@ -449,3 +557,41 @@ def application_decide_appeal(request: HttpRequest, pk: int) -> HttpResponse:
         )
 
     return _act(request, pk, decide, "Appeal decided.")
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The person's own settings: API token and declared conflicts of interest."""
+    from rest_framework.authtoken.models import Token
+
+    form = ConflictDeclarationForm(
+        request.POST if request.POST.get("form") == "conflict" else None,
+        initial={"valid_from": timezone.localdate()},
+    )
+    new_key, status = "", 200
+    if request.method == "POST" and request.POST.get("form") == "token":
+        new_key = services.api_token_rotate(by=request.user)
+        messages.success(request, "New API token created: copy it now, it is shown only once.")
+    elif request.method == "POST" and request.POST.get("form") == "conflict":
+        if form.is_valid():
+            try:
+                services.conflict_declare(by=request.user, **form.cleaned_data)
+            except ActionRefused as exc:
+                form.add_error(None, exc.message)
+                status = exc.status_code
+            else:
+                messages.success(request, "Conflict of interest declared.")
+                return redirect("account")
+        else:
+            status = 400
+    return render(
+        request,
+        "cas/account.html",
+        {
+            "form": form,
+            "new_key": new_key,
+            "has_token": Token.objects.filter(user=request.user).exists(),
+            "declarations": request.user.conflict_declarations.select_related("organisation"),
+        },
+        status=status,
+    )

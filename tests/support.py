@@ -32,3 +32,12 @@ def results_csv(rows: list[tuple[str, str, str, str, str, str]]) -> bytes:
 def page_text(response) -> str:
     """The response body as a person reads it (HTML entities decoded)."""
     return html.unescape(response.content.decode())
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    """Log in through the login page of a Playwright page."""
+    page.goto(base_url + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button[type=submit]:has-text('Log in')")
+    page.wait_for_selector("text=Log out")

@@ -22,11 +22,13 @@ pytestmark = pytest.mark.django_db
 
 
 def aipo_id_on_page(html: str, profile: str, actor_name: str) -> str:
-    """The checkbox value of the catalogue row showing this profile and actor."""
-    for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S):
-        if f">{profile}</label>" in row and f"<td>{actor_name}</td><td>None</td>" in row:
-            return re.search(r'name="aipos" value="(\d+)"', row).group(1)
-    raise AssertionError(f"{profile} / {actor_name} is not offered")
+    """The checkbox value the catalogue picker shows for this profile, actor and baseline."""
+    found = re.search(
+        rf'value="(\d+)"\s*aria-label="{re.escape(profile)} {re.escape(actor_name)} None"', html
+    )
+    if found is None:
+        raise AssertionError(f"{profile} / {actor_name} is not offered")
+    return found.group(1)
 
 
 def test_it_takes_one_case_from_application_to_a_verified_certificate(

@@ -11,58 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from support import PASSWORD
+from support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 SCREENSHOT = Path(os.environ.get("OPENCAS_VERIFY_SCREENSHOT", "/tmp/verify.png"))
 MODIFIED = re.compile(r"changed after it was signed|modified|altered", re.I)
-
-
-@pytest.fixture
-def open_page(monkeypatch):
-    """Start Chromium and return a page, when the test asks: only after its data is built.
-
-    pyHanko signs with asyncio.run(), which refuses to run while Playwright's event loop runs
-    in the same thread; so certificates must be issued before the browser starts.
-    """
-    if not os.path.exists(CHROMIUM_PATH):  # conftest turns this into a failure in CI
-        pytest.skip(f"needs Chromium at {CHROMIUM_PATH}")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM
-    # calls made from the test itself ("You cannot call this from an async context").
-    # Django reads this at each call, so it is set for these tests only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    started = []
-
-    def open_page():
-        playwright = sync_playwright().start()
-        started.append(playwright.stop)
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True
-        )
-        started.append(browser.close)
-        context = browser.new_context(
-            accept_downloads=True, viewport={"width": 1280, "height": 900}
-        )
-        started.append(context.close)
-        context.set_default_timeout(15_000)
-        return context.new_page()
-
-    yield open_page
-    for stop in reversed(started):
-        stop()
 
 
 @pytest.fixture
@@ -154,11 +108,7 @@ def test_a_buyer_is_told_a_modified_pdf_is_not_valid(live_server, certified, ope
 
 def test_a_vendor_registers_a_product_and_adds_a_version(live_server, vendor_alice, open_page):
     page = open_page()
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("input[name=username]", "vendor_alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit]:has-text('Log in')")
-    page.wait_for_selector("text=Log out")
+    log_in(page, live_server.url, "vendor_alice")
 
     page.goto(live_server.url + "/products/")
     page.fill("input[name=name]", "HelixEHR Cloud")

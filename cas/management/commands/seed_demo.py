@@ -182,6 +182,24 @@ class Command(BaseCommand):
             by=users["erin"],
             reason="XDS.b Document Source failed test XDSb-11966 (metadata).",
         )
+        appealed = case("HelixPACS 3.4", PACS_CLAIMS[:1], alice, "approve", results=["fail"])
+        appealed = services.application_refuse(
+            application=appealed,
+            by=users["erin"],
+            reason="XDS.b Document Source failed test XDSb-11966 again.",
+        )
+        services.application_appeal(
+            application=appealed,
+            by=alice,
+            reason="The failure came from the peer's registry; its own log shows the error.",
+        )
+        asked = case("NW-Repository 2.1", REPOSITORY_CLAIMS[:1], bob, "submit")
+        services.application_request_info(
+            application=asked,
+            by=users["erin"],
+            message="Which Connectathon system name did NW-Repository 2.1 test under?",
+        )
+        case("NW-Repository 2.2", REPOSITORY_CLAIMS[:1], bob, "complete")
         withdrawn = case("HelixEHR 5.2.0", EHR_CLAIMS[2:], alice, "submit")
         services.application_withdraw(
             application=withdrawn, by=alice, reason="Re-applying with the 5.2.1 release."

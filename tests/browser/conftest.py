@@ -1,0 +1,58 @@
+"""Chromium for the browser tests: one browser per test, one context per person."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+def open_page(monkeypatch):
+    """Start Chromium on the first call and return a page in a fresh context (a new person).
+
+    Call it only after the test's data is built: pyHanko signs with asyncio.run(), which
+    refuses to run while Playwright's event loop runs in the same thread, so certificates
+    must be issued before the browser starts.
+    """
+    if not os.path.exists(CHROMIUM_PATH):  # conftest turns this into a failure in CI
+        pytest.skip(f"needs Chromium at {CHROMIUM_PATH}")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM
+    # calls made from the test itself ("You cannot call this from an async context").
+    # Django reads this at each call, so it is set for these tests only.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    started: list = []
+    browsers: list = []
+
+    def open_page():
+        if not browsers:
+            playwright = sync_playwright().start()
+            started.append(playwright.stop)
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True
+            )
+            started.append(browser.close)
+            browsers.append(browser)
+        context = browsers[0].new_context(
+            accept_downloads=True, viewport={"width": 1280, "height": 900}
+        )
+        started.append(context.close)
+        context.set_default_timeout(15_000)
+        return context.new_page()
+
+    yield open_page
+    for stop in reversed(started):
+        stop()
