@@ -69,7 +69,9 @@ class CaseAction:
             return False
         if not user.is_authenticated or permissions.declared_conflict.test(user, application):
             return False
-        if self.slug == "appeal" and not _appeal_window_open(application):
+        if self.slug == "appeal" and (
+            application.appeal_already_decided() or not _appeal_window_open(application)
+        ):
             return False
         return bool(self.allowed.test(user, application))
 

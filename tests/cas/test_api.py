@@ -578,3 +578,17 @@ def test_an_api_action_mails_whoever_acts_next_like_the_page_does(
         (f"{application.reference}: information requested", ["vendor_alice@example.org"])
     ]
     assert "Send the manual" in mailoutbox[0].body
+
+
+def test_it_offers_no_second_appeal_of_the_same_decision(
+    pending_case, officer_frank, officer_erin, vendor_alice
+):
+    act(officer_frank, pending_case, "refuse", reason="No")
+    act(vendor_alice, pending_case, "appeal", reason="Please")
+    act(officer_erin, pending_case, "appeal-decision", outcome="dismiss", reason="Stands")
+    case = api_for(vendor_alice).get(f"/api/applications/{pending_case.pk}/").json()
+    assert case["state"] == "refused"
+    assert case["allowed_actions"] == []
+    response = act(vendor_alice, pending_case, "appeal", reason="Again")
+    assert response.status_code == 400
+    assert "already appealed" in response.json()["detail"]
