@@ -159,6 +159,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Refusals from the services (cas.errors) answer {"detail": message} with their status.
+    "EXCEPTION_HANDLER": "cas.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpenCAS API",
