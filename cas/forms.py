@@ -3,7 +3,6 @@ from __future__ import annotations
 from django import forms
 
 from cas.models import Organisation
-from labs.models import TestRecord
 
 
 class ProductForm(forms.Form):
@@ -29,15 +28,6 @@ class ReasonForm(forms.Form):
 class AssignLabForm(forms.Form):
     lab = forms.ModelChoiceField(queryset=Organisation.objects.filter(kind="lab"))
     reason = forms.CharField(required=False)
-
-
-class TestRecordForm(forms.Form):
-    aipo = forms.IntegerField(widget=forms.HiddenInput)
-    result = forms.ChoiceField(choices=TestRecord.Result.choices)
-    test_case = forms.CharField(max_length=200, required=False)
-    tool = forms.CharField(max_length=200, required=False)
-    comment = forms.CharField(required=False)
-    amendment_reason = forms.CharField(required=False)
 
 
 class ConnectathonImportForm(forms.Form):

@@ -343,6 +343,8 @@ def application_complete_assessment(*, application: Application, by) -> Applicat
 
 
 def application_approve_report(*, application: Application, by, note: str = "") -> Application:
+    from labs.services import queue_test_report_release
+
     return run_transition(
         application=application,
         action="approve_report",
@@ -354,6 +356,7 @@ def application_approve_report(*, application: Application, by, note: str = "") 
         ),
         reason=note,
         kwargs={"by": by},
+        on_commit=queue_test_report_release,
     )
 
 
@@ -376,16 +379,12 @@ def application_grant(
     *, application: Application, by, reason: str = "", reduce_scope: bool = False
 ) -> Application:
     """Grant the whole scope, or (reduce_scope) only the AIPOs whose current result is Pass."""
-    from labs.models import TestRecord
+    from labs.services import aipo_outcomes
 
     dropped: list[AIPO] = []
 
     def check(locked: Application) -> None:
-        passed = set(
-            TestRecord.objects.filter(application=locked, result=TestRecord.Result.PASS)
-            .current()
-            .values_list("aipo_id", flat=True)
-        )
+        passed = {a for a, outcome in aipo_outcomes(locked).items() if outcome == "pass"}
         if not passed:
             raise ActionRefused("No claimed AIPO passed the assessment: refuse instead.")
         claims = list(locked.claims.select_related("aipo__profile", "aipo__actor", "aipo__option"))

@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "certificates.views.site_context",
+                "cas.views.roles_context",
             ],
         },
     },
@@ -137,6 +138,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Scheduled jobs (run by `celery -A cas beat`); each app adds its own entries here.
 CELERY_BEAT_SCHEDULE: dict = {}
+# labs: accreditation expiry warnings (60/30/7 days) and flags on lapsed labs, daily.
+CELERY_BEAT_SCHEDULE["labs-check-accreditations"] = {
+    "task": "labs.tasks.check_accreditations",
+    "schedule": 6 * 60 * 60,  # every 6 hours: idempotent, each warning is sent once
+}
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "OpenCAS <no-reply@opencas.example>")
@@ -153,6 +159,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Refusals from the services (cas.errors) answer {"detail": message} with their status.
+    "EXCEPTION_HANDLER": "cas.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpenCAS API",

@@ -23,11 +23,6 @@ urlpatterns = [
         name="application_assign_lab",
     ),
     path(
-        "applications/<int:pk>/results/",
-        views.application_record_result,
-        name="application_record_result",
-    ),
-    path(
         "applications/<int:pk>/complete/", views.application_complete, name="application_complete"
     ),
     path("applications/<int:pk>/approve/", views.application_approve, name="application_approve"),

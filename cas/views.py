@@ -11,19 +11,19 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from cas import permissions, services
+from cas.actions import allowed_actions
 from cas.errors import ActionRefused
 from cas.forms import (
     AssignLabForm,
     ConflictDeclarationForm,
     ProductForm,
     ReasonForm,
-    TestRecordForm,
     VersionForm,
 )
 from cas.models import AIPO, Application, AuditEntry, Organisation, Product, ProductVersion
 from evidence.models import ConnectathonResult
 from labs.models import TestRecord
-from labs.services import lab_refusal_reasons, test_record_create
+from labs.services import aipo_outcome, lab_refusal_reasons
 
 S = Application.State
 # "My work": per role, the queues of cases waiting on that person, oldest first.
@@ -282,14 +282,26 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
         current = grades.get(result.aipo_id)
         if current is None or result.grade == ConnectathonResult.Grade.PASSED:
             grades[result.aipo_id] = result
-    records = {
-        r.aipo_id: r
-        for r in TestRecord.objects.filter(application=application)
+    records: dict[int, list[TestRecord]] = {}
+    for record in (
+        TestRecord.objects.filter(application=application)
         .current()
         .select_related("recorded_by")
+        .order_by("test_case", "pk")
+    ):
+        records.setdefault(record.aipo_id, []).append(record)
+    outcomes = {
+        aipo_id: aipo_outcome([r.result for r in found]) for aipo_id, found in records.items()
     }
+    labels = dict(TestRecord.Result.choices)
     rows = [
-        {"claim": c, "connectathon": grades.get(c.aipo_id), "record": records.get(c.aipo_id)}
+        {
+            "claim": c,
+            "connectathon": grades.get(c.aipo_id),
+            "records": records.get(c.aipo_id, []),
+            "outcome": outcomes.get(c.aipo_id),
+            "outcome_label": labels.get(outcomes.get(c.aipo_id), ""),
+        }
         for c in claims
     ]
     labs = []
@@ -299,43 +311,30 @@ def _case_context(request: HttpRequest, application: Application) -> dict:
     history = AuditEntry.objects.filter(
         object_type="cas.application", object_id=str(application.pk)
     ).select_related("actor")
-    state = application.state
+    allowed = set(allowed_actions(user, application))
     return {
         "application": application,
         "rows": rows,
         "history": history,
         "labs": labs,
-        "result_choices": TestRecord.Result.choices,
+        # The same answer the API gives (cas/actions.py), keyed for the template.
         "can": {
-            "submit": state == "draft" and permissions.can_submit.test(user, application),
-            "withdraw": state in Application.BEFORE_DECISION
-            and permissions.can_withdraw.test(user, application),
-            "assign_lab": state == "submitted"
-            and permissions.can_assign_lab.test(user, application),
-            "record": state == "in_assessment"
-            and permissions.can_record_results.test(user, application),
-            "complete": state == "in_assessment"
-            and permissions.can_complete_assessment.test(user, application),
-            "approve": state == "in_review"
-            and permissions.can_approve_report.test(user, application),
-            "decide": state == "decision_pending"
-            and permissions.can_decide.test(user, application),
-            "request_info": state == "submitted"
-            and permissions.can_request_info.test(user, application),
-            "resubmit": state == "info_requested"
-            and permissions.can_resubmit.test(user, application),
-            "return": state == "in_review"
-            and permissions.can_return_for_rework.test(user, application),
-            "appeal": state == "refused"
-            and permissions.can_appeal.test(user, application)
-            and not application.appeal_already_decided()
-            and timezone.now() <= application.appeal_deadline(),
-            "decide_appeal": state == "appealed"
-            and permissions.can_decide_appeal.test(user, application),
+            "submit": "submit" in allowed,
+            "withdraw": "withdraw" in allowed,
+            "assign_lab": "assign-lab" in allowed,
+            "record": "complete-assessment" in allowed,
+            "complete": "complete-assessment" in allowed,
+            "approve": "approve-report" in allowed,
+            "decide": "grant" in allowed,
+            "request_info": "request-info" in allowed,
+            "resubmit": "resubmit" in allowed,
+            "return": "return-for-rework" in allowed,
+            "appeal": "appeal" in allowed,
+            "decide_appeal": "appeal-decision" in allowed,
         },
         "case_messages": application.messages.select_related("author"),
         "dropped": [c for c in claims if c.granted is False],
-        "failing": [r["claim"] for r in rows if not r["record"] or r["record"].result != "pass"],
+        "failing": [r["claim"] for r in rows if r["outcome"] != "pass"],
         "certificates": application.certificates.public(),
     }
 
@@ -408,32 +407,6 @@ def application_assign_lab(request: HttpRequest, pk: int) -> HttpResponse:
         )
 
     return _act(request, pk, assign, "Lab assigned.")
-
-
-@login_required
-@require_POST
-def application_record_result(request: HttpRequest, pk: int) -> HttpResponse:
-    form = TestRecordForm(request.POST)
-
-    def record(application: Application) -> None:
-        if not form.is_valid():
-            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-            raise ActionRefused(f"The result could not be recorded: {problems}")
-        aipo = AIPO.objects.with_names().filter(pk=form.cleaned_data["aipo"]).first()
-        if aipo is None:
-            raise ActionRefused("That AIPO is not in the catalogue.")
-        test_record_create(
-            application=application,
-            aipo=aipo,
-            result=form.cleaned_data["result"],
-            by=request.user,
-            test_case=form.cleaned_data["test_case"],
-            tool=form.cleaned_data["tool"],
-            comment=form.cleaned_data["comment"],
-            amendment_reason=form.cleaned_data["amendment_reason"],
-        )
-
-    return _act(request, pk, record, "Result recorded.")
 
 
 @login_required
@@ -595,3 +568,17 @@ def account(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def roles_context(request: HttpRequest) -> dict:
+    """Which menus to show; the pages themselves enforce the rules."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "nav": {
+            "vendor": permissions.is_vendor_member(user),
+            "officer": permissions.is_officer(user),
+            "lab": permissions.is_lab_member(user),
+        }
+    }

@@ -121,6 +121,14 @@ def make_user(django_user_model, username: str, organisation: Organisation, role
     user.first_name = username.split("_")[-1].capitalize()
     user.save()
     Membership.objects.create(user=user, organisation=organisation, role=role)
+    if organisation.kind == "lab":
+        # Lab people are competent in their lab's accredited domains; tests/labs breaks it.
+        from labs.models import AssessorCompetence
+
+        for domain in Domain.objects.filter(
+            pk__in=organisation.accreditations.values("scope_domains")
+        ):
+            AssessorCompetence.objects.create(lab=organisation, user=user, domain=domain)
     return user
 
 

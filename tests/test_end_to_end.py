@@ -92,6 +92,7 @@ def test_it_takes_one_case_from_application_to_a_verified_certificate(
     )
     assert response.status_code == 302
     case_url = response["Location"]
+    application_id = int(case_url.rstrip("/").rsplit("/", 1)[1])
     response = alice.post(case_url + "submit/", {"reason": "Please assess"}, follow=True)
     assert "Submitted" in response.content.decode()
 
@@ -102,12 +103,16 @@ def test_it_takes_one_case_from_application_to_a_verified_certificate(
     assert "In assessment" in response.content.decode()
 
     # 6. One assessor records a result per AIPO, a second lab member approves.
-    for aipo_id in (xds, pdqm):
-        response = carol.post(
-            case_url + "results/",
-            {"aipo": aipo_id, "result": "pass", "test_case": "XDSb-11966", "tool": "Gazelle 7"},
-        )
-        assert response.status_code == 302
+    grid = {}
+    for aipo_id, test_case in ((xds, "XDSb-11966"), (pdqm, "PDQm-Query-01")):
+        grid |= {
+            f"a{aipo_id}-result": "pass",
+            f"a{aipo_id}-test_case": test_case,
+            f"a{aipo_id}-tool": "Gazelle EVS",
+            f"a{aipo_id}-tool_version": "7.2",
+        }
+    response = carol.post(f"/lab/cases/{application_id}/grid/", grid)
+    assert response.status_code == 302
     response = carol.post(case_url + "complete/", follow=True)
     assert "In technical review" in response.content.decode()
     response = dave.post(case_url + "approve/", {"reason": "records complete"}, follow=True)

@@ -87,3 +87,54 @@ def test_it_never_answers_500_and_hides_foreign_cases(
                     # 405 (GET on a POST-only action) answers alike for every id: no leak.
                     assert response.status_code in (404, 405), (user, method, url)
                     assert pending_case.reference.encode() not in response.content
+
+
+# Hostile JSON for the API: wrong types, nulls, nesting, numbers past any column's range.
+API_GARBAGE = [
+    b"{not json",
+    b"[]",
+    b'"a string"',
+    b"null",
+    b'{"claims": "x", "product_version": {"a": 1}, "lab": [1], "reduce_scope": "perhaps",'
+    b' "outcome": 7, "reason": {"x": 1}, "message": [], "comments": null, "name": null}',
+    b'{"claims": [{"aipo": 100000000000000000000000000000}, {"profile": null}, 5],'
+    b' "product_version": -1, "lab": 100000000000000000000000000000, "vendor": "me",'
+    b' "version": "' + b"9" * 500 + b'", "outcome": "both"}',
+    b'{"claims": [{"profile": "XDS.b", "actor": "' + b"A" * 5000 + b'"}], "note": "\\u0000"}',
+]
+
+
+def test_the_api_never_answers_500_to_hostile_json(
+    pending_case,
+    vendor_alice,
+    vendor_bob,
+    assessor_carol,
+    officer_erin,
+):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    routes = sorted({r for r in walk(get_resolver().url_patterns) if r.startswith("api/")})
+    assert "api/applications/<int:pk>/grant/" in routes
+    ids = (pending_case.pk, 100000000000000000000000)
+    # One of each kind of person keeps the walk short; the isolation walk covers everyone.
+    for user in (None, vendor_alice, vendor_bob, assessor_carol, officer_erin):
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        for route in routes:
+            for case_pk in ids:
+                url = concrete(route, case_pk=case_pk, number="CAS-2026-000404")
+                response = client.get(url, {"page": "x", "page_size": "-5", "state": "\x00"})
+                assert response.status_code < 500, (user, "get", url, response.status_code)
+                for body in API_GARBAGE:
+                    # Only an object's own URL takes PATCH; elsewhere it is a plain 405.
+                    methods = ("post", "patch") if route.endswith("<int:pk>/") else ("post",)
+                    for method in methods:
+                        response = getattr(client, method)(
+                            url, body, content_type="application/json"
+                        )
+                        assert response.status_code < 500, (user, method, url, body[:40])
+                        if response.status_code >= 400 and response.status_code != 405:
+                            assert "detail" in response.json(), (user, method, url)

@@ -364,7 +364,8 @@ def test_it_ignores_a_conflict_declaration_that_has_lapsed(
         ("draft", "submit", "vendor", {}, {"officer_erin", "officer_frank"}),
         ("submitted", "assign-lab", "officer", None, {"assessor_carol", "reviewer_dave"}),
         ("in_assessment", "complete", "recorder", {}, {"reviewer_dave"}),
-        ("in_review", "approve", "reviewer", {}, {"officer_erin", "officer_frank"}),
+        # The approval also releases the lab's test report, which the vendor is sent.
+        ("in_review", "approve", "reviewer", {}, {"officer_erin", "officer_frank", "vendor_alice"}),
         ("decision_pending", "grant", "frank", {"reason": "ok"}, {"vendor_alice"}),
         ("submitted", "withdraw", "vendor", {"reason": "later"}, {"officer_erin", "officer_frank"}),
     ],
@@ -492,3 +493,31 @@ def test_it_shows_a_new_api_token_once_and_the_token_works(vendor_alice):
     assert key not in page_text(client.get("/account/"))
     client.post("/account/", {"form": "token"})
     assert not Token.objects.filter(key=key).exists()
+
+
+def test_it_counts_an_aipo_as_passed_only_when_every_test_case_passed(
+    make_application, cast, officer_frank
+):
+    application = make_application("in_assessment", **cast)
+    for profile, actor, test_case, result in (
+        ("XDS.b", "DOC_CONSUMER", "XDSb-11966", "pass"),
+        ("XDS.b", "DOC_CONSUMER", "XDSb-12001", "fail"),
+        ("PDQm", "PDC", "PDQm-01", "pass"),
+        ("PDQm", "PDC", "PDQm-02", "not_applicable"),
+    ):
+        record_result(
+            application=application,
+            aipo=aipo(profile, actor),
+            result=result,
+            test_case=test_case,
+            by=cast["recorder"],
+        )
+    application = services.application_complete_assessment(
+        application=application, by=cast["recorder"]
+    )
+    services.application_approve_report(application=application, by=cast["reviewer"])
+    page = page_text(client_for(officer_frank).get(url(application)))
+    assert "XDSb-12001: Fail" in page
+    response = client_for(officer_frank).post(url(application, "grant"), {"reason": "ok"})
+    assert response.status_code == 400
+    assert "These claimed AIPOs did not pass: XDS.b / DOC_CONSUMER / NONE." in page_text(response)

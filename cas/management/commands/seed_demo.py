@@ -103,6 +103,12 @@ class Command(BaseCommand):
             valid_until=today + dt.timedelta(days=1000),
         )
         accreditation.scope_domains.add(*Domain.objects.filter(keyword__in=["ITI", "RAD"]))
+        # labs: the lab's people are authorised in its accredited domains (ISO/IEC 17025 6.2).
+        from labs.models import AssessorCompetence
+
+        for username in ("carol", "dave"):
+            for domain in Domain.objects.filter(keyword__in=["ITI", "RAD"]):
+                AssessorCompetence.objects.create(lab=lab, user=users[username], domain=domain)
 
         alice, bob = users["alice"], users["bob"]
         helix, northwind = organisations["Helix Health Systems"], organisations["Northwind Medical"]
