@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cas.errors import ActionRefused
+from cas.api import _errors
 from certificates import lifecycle, services
 from certificates.models import Certificate
 
@@ -29,10 +29,6 @@ class CertificateStatusSerializer(serializers.Serializer):
     superseded_by = serializers.CharField(source="superseded_by.number", allow_null=True)
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
 def _status(certificate: Certificate) -> dict:
     return CertificateStatusSerializer(certificate).data
 
@@ -45,32 +41,25 @@ class CertificateStatusChange(APIView):
 
     @extend_schema(
         request=StatusChangeSerializer,
-        responses={
-            200: CertificateStatusSerializer,
-            400: ErrorSerializer,
-            403: ErrorSerializer,
-            409: ErrorSerializer,
-        },
+        responses={200: CertificateStatusSerializer, **_errors(400, 401, 403, 404, 409)},
     )
     def post(self, request: Request, number: str) -> Response:
+        # Refusals (ActionRefused and its 403/409 kinds) become {"detail": ...} responses in
+        # cas.api.exception_handler, as for the case API.
         certificate = services.find_certificate(number)
         if certificate is None:
             raise Http404("No such certificate")
         data = StatusChangeSerializer(data=request.data)
-        if not data.is_valid():
-            return Response({"detail": data.errors}, status=400)
+        data.is_valid(raise_exception=True)
         reason = data.validated_data["reason"]
-        try:
-            if self.action == "supersede":
-                changed = lifecycle.certificate_supersede(
-                    certificate=certificate,
-                    replacement_number=data.validated_data.get("replacement", ""),
-                    by=request.user,
-                    reason=reason,
-                )
-            else:
-                service = getattr(lifecycle, f"certificate_{self.action}")
-                changed = service(certificate=certificate, by=request.user, reason=reason)
-        except ActionRefused as exc:
-            return Response({"detail": exc.message}, status=exc.status_code)
+        if self.action == "supersede":
+            changed = lifecycle.certificate_supersede(
+                certificate=certificate,
+                replacement_number=data.validated_data.get("replacement", ""),
+                by=request.user,
+                reason=reason,
+            )
+        else:
+            service = getattr(lifecycle, f"certificate_{self.action}")
+            changed = service(certificate=certificate, by=request.user, reason=reason)
         return Response(_status(changed))

@@ -53,7 +53,7 @@ def test_it_answers_409_and_404_and_asks_for_a_login(certificate, officer_erin):
     missing = client.post("/api/certificates/CAS-2026-999999/revoke/", {"reason": "x"})
     assert missing.status_code == 404
     anonymous = api_for(None).post(f"/api/certificates/{certificate.number}/revoke/", {})
-    assert anonymous.status_code == 403
+    assert anonymous.status_code == 401
     assert Certificate.objects.get(pk=certificate.pk).status == "active"
 
 
