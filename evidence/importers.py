@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import itertools
 import re
@@ -108,7 +109,6 @@ _COLUMN_ALIASES = {
 # Option may be empty (it means NONE); every other required cell must hold something.
 _NON_EMPTY_COLUMNS = (ORGANISATION, SYSTEM, PROFILE, ACTOR, TYPE, RESULTS)
 _DELIMITERS = (",", ";", "\t")
-_WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,7 @@ class ImportRefused(Exception):
         return (type(self), (self.errors,))
 
 
+@functools.lru_cache(maxsize=256)
 def normalise_grade(text: str) -> str | None:
     """Map a Gazelle UI label or tm keyword to one of ``GRADES``; None if unknown."""
     squashed = re.sub(r"[^0-9a-z]", "", text.casefold())
@@ -405,9 +406,12 @@ def _parse_row(
     counter_columns: list[str],
     seen: _KeyLog,
 ) -> Iterator[ResultRow | RowError]:
-    def cell(column: str) -> str:
-        index = positions[column]
-        return cells[index].strip() if index < len(cells) else ""
+    length = len(cells)
+    values = {
+        column: cells[index].strip() if index < length else ""
+        for column, index in positions.items()
+    }
+    cell = values.__getitem__
 
     errors: list[RowError] = []
     extra = [value.strip() for value in cells[width:] if value.strip()]
@@ -450,7 +454,7 @@ def _parse_row(
         if not raw:
             # A blank counter cell counts nothing.
             counts.append((column, 0))
-        elif _WHOLE_NUMBER.fullmatch(raw):
+        elif raw.isascii() and raw.isdigit():
             counts.append((column, int(raw)))
         else:
             errors.append(
