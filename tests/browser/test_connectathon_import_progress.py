@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connections
 from support import PASSWORD, results_csv
 
 from evidence import tasks
@@ -49,7 +50,7 @@ def open_page(monkeypatch):
 
 
 def test_an_officer_watches_an_import_reach_100_percent(
-    live_server, catalogue, officer_erin, open_page, tmp_path, monkeypatch
+    live_server, catalogue, officer_erin, open_page, tmp_path, monkeypatch, request
 ):
     queued: list[int] = []
     monkeypatch.setattr(tasks.run_import_job, "delay", queued.append)
@@ -58,6 +59,10 @@ def test_an_officer_watches_an_import_reach_100_percent(
     path.write_bytes(results_csv(rows))
 
     page = open_page()
+    # Playwright's sync API runs this test in a greenlet with its own context, so the ORM
+    # calls below get a connection of their own: close it, or PostgreSQL cannot drop the
+    # test database afterwards.
+    request.addfinalizer(connections.close_all)
     page.goto(live_server.url + "/accounts/login/")
     page.fill("input[name=username]", "officer_erin")
     page.fill("input[name=password]", PASSWORD)
