@@ -265,3 +265,20 @@ def test_the_case_section_lists_files_and_links(make_application, vendor_alice):
     assert f"/applications/{application.pk}/coverage/" in html
     assert f"/applications/{application.pk}/testreports/" in html
     assert f"/applications/{application.pk}/capability-statement/" in html
+
+
+def test_the_admin_shows_evidence_but_cannot_change_or_delete_it(
+    make_application, vendor_alice, django_user_model
+):
+    from django.test import Client
+
+    application = make_application("draft")
+    post_file(client_for(vendor_alice), application, PDF, "a.pdf")
+    evidence = EvidenceFile.objects.get()
+    admin = Client()
+    admin.force_login(django_user_model.objects.create_superuser("root", "r@x.org", "pw"))
+    for model, obj in (("evidencefile", evidence), ("evidenceblob", evidence.blob)):
+        url = f"/admin/evidence/{model}/{obj.pk}/"
+        assert admin.get(f"{url}change/").status_code == 200
+        assert admin.post(f"{url}delete/", {"post": "yes"}).status_code == 403
+    assert EvidenceFile.objects.filter(pk=evidence.pk).exists()
