@@ -391,9 +391,21 @@ class _ProgressWriter:
 
 
 def connectathon_job_run(*, job_id: int) -> ImportJob:
-    """Run a queued import; running it again after it finished changes nothing."""
+    """Run a queued import; running it again, during or after the first run, does nothing.
+
+    A worker killed mid-import leaves the job checking or writing with nothing written (the
+    results are one transaction): an operator re-queues it by setting it back to queued.
+    """
+    # Claim the job: a duplicate delivery of the task (acks_late) finds it taken and leaves.
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.CHECKING
+    )
     job = ImportJob.objects.get(pk=job_id)
-    if job.status in ImportJob.FINISHED:
+    if not claimed:
+        if job.status not in ImportJob.FINISHED:
+            log.warning(
+                "import job %s is already running (%s); not starting it again", job_id, job.status
+            )
         return job
     writer = _ProgressWriter(job)
 
@@ -405,8 +417,7 @@ def connectathon_job_run(*, job_id: int) -> ImportJob:
     try:
         with default_storage.open(job.file_name, "rb") as stream:
             job.rows_total = _estimate_rows(stream, job.file_name)
-            job.status = ImportJob.Status.CHECKING
-            job.save(update_fields=["rows_total", "status"])
+            job.save(update_fields=["rows_total"])
             aipos = _aipo_index()
             try:
                 job.rows_total = connectathon_check(

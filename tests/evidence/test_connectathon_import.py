@@ -353,3 +353,14 @@ def test_the_command_reads_xlsx_too(catalogue, tmp_path):
         stdout=out,
     )
     assert "2 rows, 2 new" in out.getvalue()
+
+
+def test_a_second_delivery_of_a_running_job_does_not_start_it_again(catalogue, officer_erin):
+    from django.core.files.storage import default_storage
+
+    name = default_storage.save("connectathon-imports/x.csv", io.BytesIO(results_csv(HELIX_ROWS)))
+    job = ImportJob.objects.create(
+        event_name="E", file_name=name, original_name="x.csv", status="writing"
+    )
+    assert connectathon_job_run(job_id=job.pk).status == "writing"
+    assert not ConnectathonResult.objects.exists()
