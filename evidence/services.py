@@ -410,9 +410,13 @@ def connectathon_job_run(*, job_id: int) -> ImportJob:
     writer = _ProgressWriter(job)
 
     def progress(phase: str, done: int) -> None:
-        field = "rows_checked" if phase == "checking" else "rows_written"
-        setattr(job, field, done)
-        writer(**{field: done})
+        if phase == "checking":
+            # Outside any transaction: this connection's update is seen at once.
+            job.rows_checked = done
+            ImportJob.objects.filter(pk=job.pk).update(rows_checked=done)
+        else:
+            job.rows_written = done
+            writer(rows_written=done)
 
     try:
         with default_storage.open(job.file_name, "rb") as stream:
