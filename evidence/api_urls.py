@@ -2,4 +2,14 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from evidence import api
+
+urlpatterns = [
+    path(
+        "applications/<int:pk>/testreports/",
+        api.TestReportPush.as_view(),
+        name="api_testreport_push",
+    ),
+]

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import itertools
 import re
+import zipfile
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -106,7 +109,6 @@ _COLUMN_ALIASES = {
 # Option may be empty (it means NONE); every other required cell must hold something.
 _NON_EMPTY_COLUMNS = (ORGANISATION, SYSTEM, PROFILE, ACTOR, TYPE, RESULTS)
 _DELIMITERS = (",", ";", "\t")
-_WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class ImportRefused(Exception):
         return (type(self), (self.errors,))
 
 
+@functools.lru_cache(maxsize=256)
 def normalise_grade(text: str) -> str | None:
     """Map a Gazelle UI label or tm keyword to one of ``GRADES``; None if unknown."""
     squashed = re.sub(r"[^0-9a-z]", "", text.casefold())
@@ -245,34 +248,94 @@ def _read_header(
     return positions, spelling, errors
 
 
-def iter_results_csv(*, stream: IO[str] | IO[bytes]) -> Iterator[ResultRow | RowError]:
-    """Yield each data row as a ResultRow, or one RowError per problem, in file order.
-
-    A header problem yields its errors and stops: no row can be read without columns.
-    Memory use is one row plus one small key per valid row (for duplicate detection).
-    """
+def _csv_cell_rows(stream: IO[str] | IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+    """(line where the row starts, cells) for each CSV record, multi-line cells counted."""
     lines = _text_lines(stream)
     first = next(lines, None)
     if first is None:
+        return
+    reader = csv.reader(itertools.chain([first], lines), delimiter=_pick_delimiter(first))
+    last_line = 0
+    for cells in reader:
+        line, last_line = last_line + 1, reader.line_num
+        yield line, cells
+
+
+def _xlsx_cell_rows(stream: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells as text) for the first sheet, read in openpyxl's streaming mode."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(stream, read_only=True, data_only=True)
+    try:
+        sheet = workbook.worksheets[0]
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, [_xlsx_text(value) for value in values]
+    finally:
+        workbook.close()
+
+
+def _xlsx_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        # Spreadsheets store counters as floats: 2.0 is the whole number 2.
+        return str(int(value))
+    return str(value)
+
+
+def is_xlsx(name: str) -> bool:
+    return name.lower().endswith((".xlsx", ".xlsm"))
+
+
+def iter_results(*, stream: IO[bytes], name: str = "results.csv") -> Iterator[ResultRow | RowError]:
+    """Rows and errors of a CSV or XLSX export, chosen by the file name's extension."""
+    if not is_xlsx(name):
+        yield from iter_results_csv(stream=stream)
+        return
+    try:
+        yield from _iter_cell_rows(_xlsx_cell_rows(stream))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         yield RowError(
             line=1,
             column="",
             value="",
-            message=f"the file is empty (expected a header row: {_quote_list(REQUIRED_COLUMNS)})",
+            message=f"the file is not a readable XLSX workbook ({exc})",
         )
-        return
-    reader = csv.reader(itertools.chain([first], lines), delimiter=_pick_delimiter(first))
 
+
+def iter_results_csv(*, stream: IO[str] | IO[bytes]) -> Iterator[ResultRow | RowError]:
+    """Yield each data row as a ResultRow, or one RowError per problem, in file order.
+
+    A header problem yields its errors and stops: no row can be read without columns.
+    """
+    yield from _iter_cell_rows(_csv_cell_rows(stream))
+
+
+def _iter_cell_rows(rows: Iterator[tuple[int, list[str]]]) -> Iterator[ResultRow | RowError]:
+    """The checks shared by CSV and XLSX: header, cells, grades, counters, duplicates.
+
+    Memory is one row plus 12 bytes per valid row (a 64-bit digest of its key and its line,
+    in flat arrays), so a 100k-row file costs about a megabyte; duplicates are reported
+    after the last row, each naming the line it repeats.
+    """
     last_line = 0
     try:
         header: list[str] | None = None
-        for cells in reader:
-            header_line, last_line = last_line + 1, reader.line_num
+        header_line = 1
+        for line, cells in rows:
+            last_line = line
             if any(cell.strip() for cell in cells):
-                header = cells
+                header, header_line = cells, line
                 break
         if header is None:
-            yield RowError(line=1, column="", value="", message="the file has no header row")
+            yield RowError(
+                line=1,
+                column="",
+                value="",
+                message=(
+                    f"the file is empty (expected a header row: {_quote_list(REQUIRED_COLUMNS)})"
+                ),
+            )
             return
         positions, spelling, header_errors = _read_header(header, header_line)
         if header_errors:
@@ -281,12 +344,13 @@ def iter_results_csv(*, stream: IO[str] | IO[bytes]) -> Iterator[ResultRow | Row
 
         width = len(header)
         counter_columns = [name for name in COUNTER_COLUMNS if name in positions]
-        seen: dict[bytes, int] = {}
-        for cells in reader:
-            line, last_line = last_line + 1, reader.line_num
+        seen = _KeyLog()
+        for line, cells in rows:
+            last_line = line
             if not any(cell.strip() for cell in cells):
                 continue
             yield from _parse_row(cells, line, width, positions, spelling, counter_columns, seen)
+        yield from seen.duplicates()
     except (UnicodeDecodeError, csv.Error) as exc:
         yield RowError(
             line=last_line + 1,
@@ -296,6 +360,43 @@ def iter_results_csv(*, stream: IO[str] | IO[bytes]) -> Iterator[ResultRow | Row
         )
 
 
+class _KeyLog:
+    """Digests of (organisation, system, profile, actor, option) with their lines."""
+
+    def __init__(self) -> None:
+        self.digests = array("Q")
+        self.lines = array("L")
+
+    def add(self, key: tuple[str, ...], line: int) -> None:
+        joined = "\x1f".join(value.casefold() for value in key)
+        digest = int.from_bytes(hashlib.blake2b(joined.encode(), digest_size=8).digest(), "big")
+        self.digests.append(digest)
+        self.lines.append(line)
+
+    def duplicates(self) -> Iterator[RowError]:
+        ordered = sorted(self.digests)
+        repeated = {a for a, b in itertools.pairwise(ordered) if a == b}
+        del ordered
+        if not repeated:
+            return
+        first: dict[int, int] = {}
+        for digest, line in zip(self.digests, self.lines, strict=True):
+            if digest not in repeated:
+                continue
+            if digest not in first:
+                first[digest] = line
+                continue
+            yield RowError(
+                line=line,
+                column="",
+                value="",
+                message=(
+                    f"duplicate of line {first[digest]}: same organisation, system, profile, "
+                    "actor and option"
+                ),
+            )
+
+
 def _parse_row(
     cells: list[str],
     line: int,
@@ -303,11 +404,14 @@ def _parse_row(
     positions: dict[str, int],
     spelling: dict[str, str],
     counter_columns: list[str],
-    seen: dict[bytes, int],
+    seen: _KeyLog,
 ) -> Iterator[ResultRow | RowError]:
-    def cell(column: str) -> str:
-        index = positions[column]
-        return cells[index].strip() if index < len(cells) else ""
+    length = len(cells)
+    values = {
+        column: cells[index].strip() if index < length else ""
+        for column, index in positions.items()
+    }
+    cell = values.__getitem__
 
     errors: list[RowError] = []
     extra = [value.strip() for value in cells[width:] if value.strip()]
@@ -350,7 +454,7 @@ def _parse_row(
         if not raw:
             # A blank counter cell counts nothing.
             counts.append((column, 0))
-        elif _WHOLE_NUMBER.fullmatch(raw):
+        elif raw.isascii() and raw.isdigit():
             counts.append((column, int(raw)))
         else:
             errors.append(
@@ -373,22 +477,7 @@ def _parse_row(
     organisation, system = cell(ORGANISATION), cell(SYSTEM)
     profile, actor = cell(PROFILE), cell(ACTOR)
 
-    # A 16-byte digest instead of the five strings keeps a 100k-row file's key set small.
-    joined = "\x1f".join(
-        value.casefold() for value in (organisation, system, profile, actor, option)
-    )
-    first = seen.setdefault(hashlib.blake2b(joined.encode(), digest_size=16).digest(), line)
-    if first != line:
-        yield RowError(
-            line=line,
-            column="",
-            value=" / ".join((organisation, system, profile, actor, option)),
-            message=(
-                f"duplicate of line {first}: same organisation, system, profile, actor and "
-                f"option ({organisation} / {system} / {profile} / {actor} / {option})"
-            ),
-        )
-        return
+    seen.add((organisation, system, profile, actor, option), line)
 
     yield ResultRow(
         line=line,
@@ -418,5 +507,5 @@ def parse_results_csv(*, stream: IO[str] | IO[bytes]) -> list[ResultRow]:
             # Once the file is known to be refused, valid rows are no longer needed.
             rows.append(item)
     if errors:
-        raise ImportRefused(errors)
+        raise ImportRefused(sorted(errors, key=lambda error: error.line))
     return rows

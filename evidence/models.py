@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from cas.models import AIPO, Organisation, Product
+from cas.models import AIPO, Application, Organisation, Product
 
 
 class ConnectathonEvent(models.Model):
@@ -84,3 +84,161 @@ class ConnectathonResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}: {self.system_name} {self.aipo} {self.grade}"
+
+
+class ImportJob(models.Model):
+    """One Connectathon file import, run by a Celery task; the page polls its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        CHECKING = "checking", "Checking every row"
+        WRITING = "writing", "Writing results"
+        DONE = "done", "Imported"
+        REFUSED = "refused", "Refused"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.DONE, Status.REFUSED, Status.FAILED)
+
+    event_name = models.CharField(max_length=200)
+    organiser = models.CharField(max_length=200, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    event = models.ForeignKey(
+        ConnectathonEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    # The uploaded file, kept in storage under a generated name until the task has read it.
+    file_name = models.CharField(max_length=300)
+    original_name = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_checked = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    unmatched = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import of {self.original_name} into {self.event_name}: {self.status}"
+
+    @property
+    def percent(self) -> int:
+        """Checking is the first half of the bar, writing the second."""
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        done = min(self.rows_checked, self.rows_total) + min(self.rows_written, self.rows_total)
+        return min(99, done * 50 // self.rows_total)
+
+
+def evidence_storage_name(sha256: str) -> str:
+    return f"evidence/{sha256[:2]}/{sha256}"
+
+
+class EvidenceBlob(models.Model):
+    """The bytes of an uploaded file, stored once under their SHA-256, never changed."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=10)
+    storage_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.kind}, {self.size} bytes)"
+
+
+class EvidenceFile(models.Model):
+    """A blob attached to a case, under the name the vendor gave it, for some claimed AIPOs."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.PROTECT, related_name="evidence_files"
+    )
+    blob = models.ForeignKey(EvidenceBlob, on_delete=models.PROTECT, related_name="files")
+    original_name = models.CharField(max_length=255)
+    description = models.CharField(max_length=300, blank=True)
+    aipos = models.ManyToManyField(AIPO, blank=True, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "blob"], name="one_copy_per_case")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application}: {self.original_name}"
+
+
+class FhirTestReport(models.Model):
+    """The summary of an ingested FHIR TestReport; its file is an EvidenceFile of the case."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.PROTECT, related_name="fhir_test_reports"
+    )
+    evidence_file = models.ForeignKey(EvidenceFile, on_delete=models.PROTECT, related_name="+")
+    fhir_version = models.CharField(max_length=5)
+    name = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20)
+    result = models.CharField(max_length=10)
+    score = models.FloatField(null=True, blank=True)
+    tester = models.CharField(max_length=300, blank=True)
+    issued = models.DateTimeField(null=True, blank=True)
+    participants = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    aipos = models.ManyToManyField(AIPO, blank=True, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.application}: TestReport {self.name or self.pk} {self.result}"
+
+
+class FhirTestReportTest(models.Model):
+    """One test of a TestReport (setup and teardown are stored as tests of their section)."""
+
+    report = models.ForeignKey(FhirTestReport, on_delete=models.CASCADE, related_name="tests")
+    position = models.PositiveIntegerField()
+    section = models.CharField(max_length=10)
+    name = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=10)
+
+    class Meta:
+        ordering = ["report", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.section} {self.name}: {self.outcome}"
+
+
+class FhirTestReportAction(models.Model):
+    test = models.ForeignKey(FhirTestReportTest, on_delete=models.CASCADE, related_name="actions")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10)
+    result = models.CharField(max_length=10)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["test", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.result}"

@@ -1,0 +1,218 @@
+"""The REST endpoint a vendor's CI uses to push a FHIR TestReport into its case."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cas import permissions
+from cas.errors import ActionRefused
+from cas.models import AIPO
+from evidence import services
+from evidence.models import FhirTestReport
+
+
+class RawFhirParser(BaseParser):
+    """Keeps the body as bytes: the TestReport is stored exactly as it was sent."""
+
+    media_type = "application/fhir+json"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        return stream.read() if stream is not None else b""
+
+
+class RawJsonParser(RawFhirParser):
+    media_type = "application/json"
+
+
+class RawFhirXmlParser(RawFhirParser):
+    media_type = "application/fhir+xml"
+
+
+EXAMPLE_REPORT = {
+    "resourceType": "TestReport",
+    "name": "MHD Document Responder read",
+    "status": "completed",
+    "testScript": "https://example.org/TestScript/mhd-read",
+    "result": "pass",
+    "score": 100,
+    "tester": "Helix CI",
+    "issued": "2026-03-25T10:15:00+01:00",
+    "participant": [{"type": "server", "uri": "https://fhir.helix.example/r4"}],
+    "test": [{"name": "Read DocumentReference", "action": [{"assert": {"result": "pass"}}]}],
+}
+
+
+def _report_json(report: FhirTestReport) -> dict:
+    return {
+        "id": report.pk,
+        "application": report.application.reference,
+        "fhir_version": report.fhir_version,
+        "name": report.name,
+        "status": report.status,
+        "result": report.result,
+        "score": report.score,
+        "tester": report.tester,
+        "issued": report.issued.isoformat() if report.issued else None,
+        "participants": report.participants,
+        "warnings": report.warnings,
+        "aipos": [str(a) for a in report.aipos.with_names()],
+        "tests": [
+            {
+                "section": t.section,
+                "name": t.name,
+                "outcome": t.outcome,
+                "actions": [
+                    {"kind": a.kind, "result": a.result, "message": a.message}
+                    for a in t.actions.all()
+                ],
+            }
+            for t in report.tests.prefetch_related("actions")
+        ],
+    }
+
+
+def _aipos_from(values: list[str]) -> list[AIPO]:
+    aipos = []
+    for value in values:
+        parts = [part.strip() for part in value.split("/")]
+        if len(parts) == 2:
+            parts.append("NONE")
+        aipo = AIPO.objects.with_names().by_keywords(*parts).first() if len(parts) == 3 else None
+        if aipo is None:
+            raise ActionRefused(
+                f"aipo={value!r} is not PROFILE/ACTOR/OPTION of the catalogue "
+                "(e.g. MHD/DOC_RESPONDER/NONE)."
+            )
+        aipos.append(aipo)
+    return aipos
+
+
+class TestReportPush(APIView):
+    parser_classes = [RawFhirParser, RawJsonParser, RawFhirXmlParser]
+
+    @extend_schema(
+        operation_id="testreport_push",
+        summary="Push a FHIR TestReport into your own case",
+        description=(
+            "Send one FHIR TestReport (R5, or R4B: detected from testScript) as the request "
+            "body, e.g. from a CI pipeline with `Authorization: Token <your token>`. The case "
+            "must be your organisation's, in draft or information requested (or submitted). "
+            "The report is checked first: status and result against their FHIR value sets, "
+            "then the whole resource; a refusal lists each problem with its JSON path and "
+            "leaves the case unchanged. Name the claimed AIPOs it supports with repeated "
+            "`aipo=PROFILE/ACTOR/OPTION` query parameters."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "aipo",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                many=True,
+                description="a claimed AIPO the report supports, e.g. MHD/DOC_RESPONDER/NONE",
+            )
+        ],
+        request={
+            "application/fhir+json": OpenApiTypes.OBJECT,
+            "application/json": OpenApiTypes.OBJECT,
+            "application/fhir+xml": OpenApiTypes.STR,
+        },
+        responses={
+            201: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="stored; the parsed summary",
+                examples=[
+                    OpenApiExample(
+                        "Stored",
+                        value={
+                            "id": 12,
+                            "application": "APP-2026-00042",
+                            "fhir_version": "R5",
+                            "name": "MHD Document Responder read",
+                            "status": "completed",
+                            "result": "pass",
+                            "score": 100.0,
+                            "tester": "Helix CI",
+                            "issued": "2026-03-25T09:15:00+00:00",
+                            "participants": [
+                                {"type": "server", "uri": "https://fhir.helix.example/r4"}
+                            ],
+                            "warnings": [],
+                            "aipos": ["MHD / DOC_RESPONDER / NONE"],
+                            "tests": [
+                                {
+                                    "section": "test",
+                                    "name": "Read DocumentReference",
+                                    "outcome": "pass",
+                                    "actions": [
+                                        {"kind": "assert", "result": "pass", "message": ""}
+                                    ],
+                                }
+                            ],
+                        },
+                    )
+                ],
+            ),
+            400: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="refused: each problem names its JSON path",
+                examples=[
+                    OpenApiExample(
+                        "Coding instead of code",
+                        value={
+                            "detail": "The TestReport was refused: ...",
+                            "problems": [
+                                {
+                                    "path": "$.test[0].action[0].operation.result",
+                                    "message": "is a Coding object, but FHIR requires a "
+                                    "plain code here, one of: pass, skip, fail, warning, error",
+                                }
+                            ],
+                        },
+                    )
+                ],
+            ),
+            404: OpenApiResponse(description="no such case, or not yours"),
+            409: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="the case is not in a state that accepts evidence",
+                examples=[
+                    OpenApiExample(
+                        "Wrong state",
+                        value={"detail": "APP-2026-00042 is in assessment: evidence can ..."},
+                    )
+                ],
+            ),
+            413: OpenApiResponse(description="larger than EVIDENCE_MAX_UPLOAD_BYTES"),
+        },
+        examples=[
+            OpenApiExample("A passing R5 TestReport", value=EXAMPLE_REPORT, request_only=True)
+        ],
+    )
+    def post(self, request, pk: int) -> Response:
+        application = permissions.get_application_for(request.user, pk)
+        data = request.data if isinstance(request.data, bytes) else b""
+        is_xml = (request.content_type or "").startswith("application/fhir+xml")
+        try:
+            report = services.testreport_ingest(
+                application=application,
+                data=data,
+                name=f"testreport-api.{'xml' if is_xml else 'json'}",
+                aipos=_aipos_from(request.query_params.getlist("aipo")),
+                by=request.user,
+            )
+        except services.TestReportRefused as exc:
+            return Response(
+                {
+                    "detail": exc.message,
+                    "problems": [{"path": p.path, "message": p.message} for p in exc.problems],
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        except ActionRefused as exc:
+            return Response({"detail": exc.message}, status=exc.status_code)
+        return Response(_report_json(report), status=status.HTTP_201_CREATED)
