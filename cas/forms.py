@@ -30,28 +30,6 @@ class AssignLabForm(forms.Form):
     reason = forms.CharField(required=False)
 
 
-class ConnectathonImportForm(forms.Form):
-    event = forms.CharField(max_length=200, help_text="e.g. IHE-Europe Connectathon 2026, Brussels")
-    location = forms.CharField(max_length=200, required=False)
-    start_date = forms.DateField(required=False, help_text="for a new event: YYYY-MM-DD")
-    end_date = forms.DateField(required=False, help_text="for a new event: YYYY-MM-DD")
-    file = forms.FileField(help_text="Gazelle 'Connectathon results summary' export, CSV")
-
-    def clean(self):
-        data = super().clean()
-        from evidence.models import ConnectathonEvent
-
-        name = data.get("event", "")
-        if name and not ConnectathonEvent.objects.filter(name=name).exists():
-            if not data.get("start_date") or not data.get("end_date"):
-                raise forms.ValidationError(
-                    f"{name!r} is a new event: give its start and end dates."
-                )
-            if data["end_date"] < data["start_date"]:
-                raise forms.ValidationError("The event cannot end before it starts.")
-        return data
-
-
 class ConflictDeclarationForm(forms.Form):
     organisation = forms.ModelChoiceField(
         queryset=Organisation.objects.filter(kind=Organisation.Kind.VENDOR),
