@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connections
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,5 +55,8 @@ def open_page(monkeypatch):
         return context.new_page()
 
     yield open_page
+    # ORM calls made while Playwright's loop runs get their own connection; close it while
+    # that loop still runs, or PostgreSQL cannot drop the test database at the end.
+    connections.close_all()
     for stop in reversed(started):
         stop()

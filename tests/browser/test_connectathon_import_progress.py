@@ -7,11 +7,8 @@ polling must follow it to 100% and the result summary.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from django.db import connections
-from support import PASSWORD, results_csv
+from support import log_in, results_csv
 
 from evidence import tasks
 from evidence.models import ConnectathonResult, ImportJob
@@ -19,38 +16,9 @@ from evidence.services import connectathon_job_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-def open_page(monkeypatch):
-    """A headless Chromium page (same launch flags as test_buyer_verifies.py)."""
-    from playwright.sync_api import sync_playwright
-
-    # The test moves the job through the ORM while Playwright's loop runs in this thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM_PATH,
-        headless=True,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-        ],
-    )
-    context = browser.new_context()
-    context.set_default_timeout(15_000)
-    yield context.new_page
-    context.close()
-    browser.close()
-    playwright.stop()
-
 
 def test_an_officer_watches_an_import_reach_100_percent(
-    live_server, catalogue, officer_erin, open_page, tmp_path, monkeypatch, request
+    live_server, catalogue, officer_erin, open_page, tmp_path, monkeypatch
 ):
     queued: list[int] = []
     monkeypatch.setattr(tasks.run_import_job, "delay", queued.append)
@@ -59,14 +27,7 @@ def test_an_officer_watches_an_import_reach_100_percent(
     path.write_bytes(results_csv(rows))
 
     page = open_page()
-    # Playwright's sync API runs this test in a greenlet with its own context, so the ORM
-    # calls below get a connection of their own: close it, or PostgreSQL cannot drop the
-    # test database afterwards.
-    request.addfinalizer(connections.close_all)
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("input[name=username]", "officer_erin")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, live_server.url, "officer_erin")
     page.goto(live_server.url + "/connectathon/")
     page.fill("input[name=event]", "IHE-Europe Connectathon 2026")
     page.fill("input[name=organiser]", "IHE-Europe")

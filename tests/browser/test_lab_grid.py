@@ -12,35 +12,8 @@ from labs.models import TestRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # The first letter picks the option in a focused <select>, as a person would type it.
 KEYS = {"p": "pass", "f": "fail", "i": "inconclusive", "n": "not_applicable"}
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    if not os.path.exists(CHROMIUM_PATH):  # conftest turns this into a failure in CI
-        pytest.skip(f"needs Chromium at {CHROMIUM_PATH}")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 @pytest.fixture
@@ -67,9 +40,9 @@ def tab_until(page, element_id: str, limit: int = 600) -> None:
 
 
 def test_an_assessor_records_30_results_with_the_keyboard_only(
-    live_server, thirty_aipo_case, browser_page
+    live_server, thirty_aipo_case, open_page
 ):
-    page = browser_page
+    page = open_page()
     application = thirty_aipo_case
     page.goto(live_server.url + "/accounts/login/")
     # Django's login form focuses the username field on arrival.

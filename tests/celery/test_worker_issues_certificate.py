@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -61,6 +62,10 @@ def _drop_producer_pools() -> None:
     amqp = celery_app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+    # kombu also keeps producer pools per connection in a global registry; one left pointing
+    # at a pool closed above breaks the next task sent, even an eager one (Celery 5.7 takes a
+    # producer for eager tasks too, for its serializer).
+    kombu.pools.reset()
 
 
 class Worker:

@@ -9,7 +9,6 @@ import io
 import time
 from pathlib import Path
 
-import kombu.pools
 import pytest
 from support import client_for, results_csv
 
@@ -35,9 +34,6 @@ def test_a_worker_runs_the_import_and_the_page_sees_it_finish(
     handle = io.BytesIO(results_csv(rows))
     handle.name = "results.csv"
     client = client_for(officer_erin)
-    # kombu keeps producer pools per connection in a global registry; one closed by an
-    # earlier worker test of this session would be reused here.
-    kombu.pools.reset()
     with celery_worker.log_on_failure():
         response = client.post(
             "/connectathon/",
