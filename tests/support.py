@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import threading
 
+from django.db import connection
 from django.test import Client
 
 from cas.models import AIPO
@@ -41,3 +43,28 @@ def log_in(page, base_url: str, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("form button[type=submit]:has-text('Log in')")
     page.wait_for_selector("text=Log out")
+
+
+def race(*actions, timeout: float = 120) -> list[object]:
+    """Run the actions in threads (each with its own database connection) released together.
+
+    Returns each action's result, or the exception it raised, in the order given.
+    """
+    barrier = threading.Barrier(len(actions))
+    outcomes: list[object] = [None] * len(actions)
+
+    def run(index: int, action) -> None:
+        try:
+            barrier.wait(timeout=30)
+            outcomes[index] = action()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the tests assert on
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return outcomes

@@ -3,12 +3,10 @@ outcome, one set of side effects, and the loser gets 409 with a message saying w
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from support import race
 
 from cas.models import Application, AuditEntry
 from certificates.models import Certificate
@@ -21,28 +19,6 @@ def api_for(user) -> APIClient:
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
-
-
-def race(*requests) -> list:
-    """Send the requests from threads (each its own connection) released together."""
-    barrier = threading.Barrier(len(requests))
-    responses: list = [None] * len(requests)
-
-    def run(index: int, request) -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses[index] = request()
-        except Exception as exc:  # noqa: BLE001 - asserted on below
-            responses[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return responses
 
 
 def post(user, application: Application, action: str, **data):

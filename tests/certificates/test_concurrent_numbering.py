@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
+from support import race
 
 from cas import services
 from certificates.models import Certificate, NumberSequence, SigningKey
@@ -14,33 +12,11 @@ from certificates.services import certificate_issue, certificate_number_allocate
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def race(actions) -> list[object]:
-    """Run the actions in threads (own connections) released together; return outcomes."""
-    barrier = threading.Barrier(len(actions))
-    outcomes: list[object] = [None] * len(actions)
-
-    def run(index: int, action) -> None:
-        try:
-            barrier.wait(timeout=30)
-            outcomes[index] = action()
-        except Exception as exc:  # noqa: BLE001 - the outcome is what we assert on
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
-
-
 def test_it_allocates_gap_free_unique_numbers_to_eight_concurrent_workers(db):
     def worker() -> list[str]:
         return [certificate_number_allocate(year=2031) for _ in range(25)]
 
-    outcomes = race([worker] * 8)
+    outcomes = race(*[worker] * 8)
     numbers = [n for outcome in outcomes for n in outcome]  # an exception would fail here
     assert len(numbers) == len(set(numbers)) == 200
     assert sorted(numbers) == [f"CAS-2031-{i:06d}" for i in range(1, 201)]
@@ -73,7 +49,7 @@ def test_it_issues_concurrently_granted_cases_with_distinct_numbers_and_pdfs(
     assert Certificate.objects.count() == 0
 
     # Every case issued by two workers at the same moment: eight workers, four numbers.
-    outcomes = race([lambda pk=a.pk: certificate_issue(application_id=pk) for a in granted * 2])
+    outcomes = race(*[lambda pk=a.pk: certificate_issue(application_id=pk) for a in granted * 2])
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     certificates = Certificate.objects.order_by("number")
     assert certificates.count() == 4
