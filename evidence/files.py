@@ -7,12 +7,14 @@ is refused. ZIP archives are inspected entry by entry before anything is stored.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
 import stat
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -136,6 +138,36 @@ def _unsafe_entry_path(name: str) -> bool:
     return ".." in normalised.split("/")
 
 
+_ZIP_CHUNK = 64 * 1024
+
+
+def _real_size(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limits: ZipLimits, total: int):
+    """Decompress one entry as a stream, counting the bytes it really expands to.
+
+    The sizes in the headers are whatever the archive's author wrote: the entry is read
+    as if it declared more than the limits allow, so only its compressed data ends it,
+    and the check stops as soon as a limit is passed.
+    """
+    unbounded = copy.copy(entry)
+    unbounded.file_size = 2**62  # never the end: the limits below are
+    ratio_limit = limits.max_ratio * max(entry.compress_size, 1)
+    size = 0
+    with archive.open(unbounded) as stream:
+        while chunk := stream.read(_ZIP_CHUNK):
+            size += len(chunk)
+            if total + size > limits.max_total_bytes:
+                raise FileRefused(
+                    f"The ZIP archive expands to more than {limits.max_total_bytes:,} bytes: "
+                    "refused."
+                )
+            if size > ratio_limit:
+                raise FileRefused(
+                    f"The ZIP entry {entry.filename!r} is compressed more than "
+                    f"{limits.max_ratio}:1, like a zip bomb: refused."
+                )
+    return size
+
+
 def check_zip(data: bytes, limits: ZipLimits) -> int:
     """Check an archive before anything uses it; return its entry count."""
     try:
@@ -148,7 +180,6 @@ def check_zip(data: bytes, limits: ZipLimits) -> int:
             f"The ZIP archive has {len(entries)} entries; at most {limits.max_entries} "
             "are accepted."
         )
-    total = 0
     for entry in entries:
         if _unsafe_entry_path(entry.filename):
             raise FileRefused(
@@ -160,16 +191,24 @@ def check_zip(data: bytes, limits: ZipLimits) -> int:
             raise FileRefused(
                 f"The ZIP archive contains a symbolic link ({entry.filename!r}): refused."
             )
-        total += entry.file_size
-        if total > limits.max_total_bytes:
+    total = 0
+    for entry in entries:
+        try:
+            total += _real_size(archive, entry, limits, total)
+        except FileRefused:
+            raise
+        except (
+            zipfile.BadZipFile,
+            NotImplementedError,
+            RuntimeError,
+            EOFError,
+            OSError,
+            ValueError,
+            zlib.error,
+        ) as exc:
             raise FileRefused(
-                f"The ZIP archive expands to more than {limits.max_total_bytes:,} bytes: refused."
-            )
-        if entry.compress_size and entry.file_size / entry.compress_size > limits.max_ratio:
-            raise FileRefused(
-                f"The ZIP entry {entry.filename!r} is compressed more than "
-                f"{limits.max_ratio}:1, like a zip bomb: refused."
-            )
+                f"The ZIP entry {entry.filename!r} cannot be read ({exc}): refused."
+            ) from None
     compressed = sum(entry.compress_size for entry in entries)
     if compressed and total / compressed > limits.max_ratio:
         raise FileRefused(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import stat
+import struct
 import zipfile
 
 import pytest
@@ -150,7 +152,11 @@ def test_it_accepts_each_allowed_type(make_application, vendor_alice):
         (zip_bytes([("ok.txt", b"x")], symlink="link"), "contains a symbolic link ('link')"),
         (zip_bytes([("bomb.txt", b"0" * 90_000)]), "like a zip bomb"),
         (zip_bytes([(f"f{n}.txt", b"x") for n in range(30)]), "has 30 entries; at most 20"),
-        (zip_bytes([("a.bin", bytes(range(256)) * 400)]), "expands to more than 100,000 bytes"),
+        # Incompressible bytes: over the total without being over the ratio.
+        (
+            zip_bytes([("a.bin", random.Random(4).randbytes(102_400))]),
+            "expands to more than 100,000 bytes",
+        ),
         (b"PK\x03\x04 truncated", "The ZIP archive cannot be read"),
     ],
 )
@@ -159,6 +165,47 @@ def test_it_checks_a_zip_before_using_it(
 ):
     settings.EVIDENCE_ZIP_MAX_ENTRIES = 20
     settings.EVIDENCE_ZIP_MAX_TOTAL_BYTES = 100_000
+    application = make_application("draft")
+    response = post_file(client_for(vendor_alice), application, archive, "evidence.zip")
+    assert response.status_code == 400
+    assert message in page_text(response)
+    assert_nothing_stored(application)
+
+
+def lying_about_sizes(archive: bytes, declared: int) -> bytes:
+    """The same archive, its local and central headers claiming every entry is `declared` bytes."""
+    data = bytearray(archive)
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.find(signature)
+        while at != -1:
+            struct.pack_into("<I", data, at + offset, declared)
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (
+            lying_about_sizes(zip_bytes([("bomb.txt", b"0" * 90_000)]), 10),
+            "The ZIP entry 'bomb.txt' is compressed more than 100:1, like a zip bomb: refused.",
+        ),
+        (
+            lying_about_sizes(
+                zip_bytes([("a.bin", bytes(range(256)) * 200), ("b.bin", bytes(range(256)) * 200)]),
+                10,
+            ),
+            "The ZIP archive expands to more than 100,000 bytes: refused.",
+        ),
+    ],
+)
+def test_a_zip_whose_headers_lie_about_sizes_is_measured_by_its_real_bytes(
+    make_application, vendor_alice, settings, archive, message
+):
+    settings.EVIDENCE_ZIP_MAX_TOTAL_BYTES = 100_000
+    settings.EVIDENCE_ZIP_MAX_RATIO = 100
+    # The declared sizes alone pass every check.
+    assert all(entry.file_size == 10 for entry in zipfile.ZipFile(io.BytesIO(archive)).infolist())
     application = make_application("draft")
     response = post_file(client_for(vendor_alice), application, archive, "evidence.zip")
     assert response.status_code == 400
