@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from cas.models import AIPO, Application, Organisation, Product
 
@@ -35,8 +36,23 @@ class ConnectathonAlias(models.Model):
     )
 
     class Meta:
+        # An organisation name means one vendor; a system name means one product of the
+        # vendor it is listed under (two vendors may both call a system "Gateway"). Names are
+        # matched whatever their case, as the import resolves them.
         constraints = [
-            models.UniqueConstraint(fields=["kind", "name"], name="unique_connectathon_alias")
+            models.UniqueConstraint(
+                Lower("name"),
+                "kind",
+                condition=models.Q(kind="organisation"),
+                name="unique_organisation_alias",
+            ),
+            models.UniqueConstraint(
+                Lower("name"),
+                "kind",
+                "organisation",
+                condition=models.Q(kind="system"),
+                name="unique_system_alias_per_vendor",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -578,26 +578,29 @@ def connectathon_alias_create(
     elif kind != ConnectathonAlias.Kind.ORGANISATION:
         raise ActionRefused("An alias names an organisation or a system.")
     with transaction.atomic():
+        # An organisation alias is one per name; a system alias one per name and vendor.
+        scope = (
+            {} if kind == ConnectathonAlias.Kind.ORGANISATION else {"organisation": organisation}
+        )
         alias, _ = ConnectathonAlias.objects.update_or_create(
             kind=kind,
-            name=name,
-            defaults={"organisation": organisation, "product": product},
+            name__iexact=name,
+            **scope,
+            defaults={"name": name, "organisation": organisation, "product": product},
+            create_defaults={"name": name, "organisation": organisation, "product": product},
         )
         if kind == ConnectathonAlias.Kind.ORGANISATION:
-            ConnectathonResult.objects.filter(organisation_name=name).update(vendor=organisation)
+            rows = ConnectathonResult.objects.filter(organisation_name__iexact=name)
+            # A re-mapped organisation's systems were resolved among the old vendor's
+            # products: forget them, then resolve among the new vendor's.
+            rows.update(vendor=organisation, product=None)
             resolver = _Resolver()
-            for system in (
-                ConnectathonResult.objects.filter(organisation_name=name, product__isnull=True)
-                .values_list("system_name", flat=True)
-                .distinct()
-            ):
+            for system in rows.order_by().values_list("system_name", flat=True).distinct():
                 product_id = resolver.product(organisation.pk, system)
                 if product_id:
-                    ConnectathonResult.objects.filter(
-                        organisation_name=name, system_name=system
-                    ).update(product_id=product_id)
+                    rows.filter(system_name=system).update(product_id=product_id)
         else:
-            ConnectathonResult.objects.filter(vendor=organisation, system_name=name).update(
+            ConnectathonResult.objects.filter(vendor=organisation, system_name__iexact=name).update(
                 product=product
             )
         target = organisation.name if product is None else f"{organisation.name} / {product}"

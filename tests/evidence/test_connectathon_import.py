@@ -281,6 +281,81 @@ def test_unmatched_names_are_listed_mapped_and_remembered(catalogue, officer_eri
     )
 
 
+def coverage_of(client, application) -> dict[str, str]:
+    """Profile -> Connectathon cell of the case's coverage CSV, as the vendor downloads it."""
+    response = client.get(f"/applications/{application.pk}/coverage.csv")
+    lines = response.content.decode().splitlines()[1:]
+    return {line.split(",")[0]: line.split(",")[3] for line in lines}
+
+
+def test_re_mapping_an_organisation_moves_its_results_off_the_old_vendors_product(
+    make_application, officer_erin, vendor_alice, northwind
+):
+    application = make_application("draft", passed=[])
+    helix_product = application.product_version.product
+    client = client_for(officer_erin)
+    rows = [("Helix Hlth", "HelixEHR", "XDS.b", "DOC_CONSUMER", "NONE", "Pass")]
+    import_page(client, results_csv(rows), event="IHE-NA Connectathon 2026")
+
+    names = "/connectathon/names/"
+    client.post(
+        names,
+        {"kind": "organisation", "name": "Helix Hlth", "organisation": helix_product.vendor.pk},
+    )
+    result = ConnectathonResult.objects.get(organisation_name="Helix Hlth")
+    assert (result.vendor, result.product) == (helix_product.vendor, helix_product)
+    assert coverage_of(client_for(vendor_alice), application)["XDS.b"].startswith("Pass")
+
+    # The officer was wrong: the name is Northwind's, which has no HelixEHR product.
+    response = client.post(
+        names,
+        {"kind": "organisation", "name": "helix hlth", "organisation": northwind.pk},
+        follow=True,
+    )
+    assert response.status_code == 200
+    result.refresh_from_db()
+    assert (result.vendor, result.product) == (northwind, None)
+    assert coverage_of(client_for(vendor_alice), application)["XDS.b"] == "no result"
+    assert ConnectathonAlias.objects.get().organisation == northwind
+    assert ConnectathonAlias.objects.count() == 1
+    assert "HelixEHR" in page_text(client.get(names))  # now a system to map under Northwind
+
+
+def test_two_vendors_may_each_alias_a_system_of_the_same_name(
+    catalogue, officer_erin, helix, northwind
+):
+    helix_gateway = Product.objects.create(vendor=helix, name="Helix Gateway")
+    northwind_gateway = Product.objects.create(vendor=northwind, name="NW Gateway")
+    rows = [
+        ("Helix Health Systems", "Gateway", "XDS.b", "DOC_CONSUMER", "NONE", "Pass"),
+        ("Northwind Medical", "GATEWAY", "XDS.b", "DOC_CONSUMER", "NONE", "Pass"),
+    ]
+    client = client_for(officer_erin)
+    import_page(client, results_csv(rows))
+    for organisation, product in ((helix, helix_gateway), (northwind, northwind_gateway)):
+        response = client.post(
+            "/connectathon/names/",
+            {
+                "kind": "system",
+                "name": "Gateway",
+                "organisation": organisation.pk,
+                "product": product.pk,
+            },
+        )
+        assert response.status_code == 302
+    assert ConnectathonAlias.objects.count() == 2
+    # Applied to the rows already there whatever their case, each under its own vendor.
+    assert ConnectathonResult.objects.get(vendor=helix).product == helix_gateway
+    assert ConnectathonResult.objects.get(vendor=northwind).product == northwind_gateway
+    # And remembered for the next event, under each vendor.
+    import_page(client, results_csv(rows), event="IHE-NA Connectathon 2026")
+    later = ConnectathonResult.objects.filter(event__name="IHE-NA Connectathon 2026")
+    assert {(r.vendor, r.product) for r in later} == {
+        (helix, helix_gateway),
+        (northwind, northwind_gateway),
+    }
+
+
 def test_a_system_alias_must_name_a_product_of_that_vendor(
     catalogue, officer_erin, helix, northwind
 ):
