@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,13 +19,37 @@ from evidence import services
 from evidence.models import FhirTestReport
 
 
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+def _refuse_size(size: int) -> None:
+    try:
+        services.check_upload_size(size)
+    except services.TooLarge as exc:
+        raise PayloadTooLarge(exc.message) from None
+
+
 class RawFhirParser(BaseParser):
-    """Keeps the body as bytes: the TestReport is stored exactly as it was sent."""
+    """Keeps the body as bytes: the TestReport is stored exactly as it was sent.
+
+    The declared length is checked before anything is read, and at most one byte more than
+    the limit is ever read (a client may send more than it declares, or declare nothing).
+    """
 
     media_type = "application/fhir+json"
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
-        return stream.read() if stream is not None else b""
+        if stream is None:
+            return b""
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        with contextlib.suppress(ValueError):  # no usable length: the read below bounds it
+            _refuse_size(int(declared or 0))
+        data = stream.read(services.max_upload_bytes() + 1)
+        _refuse_size(len(data))
+        return data
 
 
 class RawJsonParser(RawFhirParser):
@@ -101,11 +128,13 @@ class TestReportPush(APIView):
         description=(
             "Send one FHIR TestReport (R5, or R4B: detected from testScript) as the request "
             "body, e.g. from a CI pipeline with `Authorization: Token <your token>`. The case "
-            "must be your organisation's, in draft or information requested (or submitted). "
+            "must be your organisation's and a draft or answering a request for information: "
+            "once submitted, a case refuses pushes with 409. "
             "The report is checked first: status and result against their FHIR value sets, "
             "then the whole resource; a refusal lists each problem with its JSON path and "
-            "leaves the case unchanged. Name the claimed AIPOs it supports with repeated "
-            "`aipo=PROFILE/ACTOR/OPTION` query parameters."
+            "leaves the case unchanged. A body over EVIDENCE_MAX_UPLOAD_BYTES is refused with "
+            "413 naming the limit, before it is read. Name the claimed AIPOs it supports with "
+            "repeated `aipo=PROFILE/ACTOR/OPTION` query parameters."
         ),
         parameters=[
             OpenApiParameter(
@@ -179,15 +208,30 @@ class TestReportPush(APIView):
             404: OpenApiResponse(description="no such case, or not yours"),
             409: OpenApiResponse(
                 response=OpenApiTypes.OBJECT,
-                description="the case is not in a state that accepts evidence",
+                description="the case is not a draft or answering a request for information",
                 examples=[
                     OpenApiExample(
                         "Wrong state",
-                        value={"detail": "APP-2026-00042 is in assessment: evidence can ..."},
+                        value={
+                            "detail": "APP-2026-00042 is submitted: a CI pipeline can only "
+                            "push TestReports while the case is a draft or answering a "
+                            "request for information."
+                        },
                     )
                 ],
             ),
-            413: OpenApiResponse(description="larger than EVIDENCE_MAX_UPLOAD_BYTES"),
+            413: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="larger than EVIDENCE_MAX_UPLOAD_BYTES; the message names the limit",
+                examples=[
+                    OpenApiExample(
+                        "Too large",
+                        value={
+                            "detail": "The file is 21 MB; the limit is 20 MB (20,971,520 bytes)."
+                        },
+                    )
+                ],
+            ),
         },
         examples=[
             OpenApiExample("A passing R5 TestReport", value=EXAMPLE_REPORT, request_only=True)
@@ -195,6 +239,10 @@ class TestReportPush(APIView):
     )
     def post(self, request, pk: int) -> Response:
         application = permissions.get_application_for(request.user, pk)
+        try:  # before the body is read: a submitted case refuses whatever is sent
+            services.check_can_push(application)
+        except ActionRefused as exc:
+            return Response({"detail": exc.message}, status=exc.status_code)
         data = request.data if isinstance(request.data, bytes) else b""
         is_xml = (request.content_type or "").startswith("application/fhir+xml")
         try:
@@ -204,6 +252,7 @@ class TestReportPush(APIView):
                 name=f"testreport-api.{'xml' if is_xml else 'json'}",
                 aipos=_aipos_from(request.query_params.getlist("aipo")),
                 by=request.user,
+                push=True,
             )
         except services.TestReportRefused as exc:
             return Response(

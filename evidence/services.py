@@ -637,9 +637,26 @@ def can_add_evidence(user, application: Application) -> bool:
     return application.state in UPLOAD_STATES and permissions.is_case_vendor(user, application)
 
 
-def _check_can_add_evidence(application: Application, by) -> None:
+# A CI pipeline pushes reports while the vendor prepares the case or answers a request for
+# information; once submitted, the case is the officer's to read, not the pipeline's to change.
+PUSH_STATES = (Application.State.DRAFT, Application.State.INFO_REQUESTED)
+
+
+def check_can_push(application: Application) -> None:
+    """The push endpoint's rule, stricter than the upload page's (see PUSH_STATES)."""
+    if application.state not in PUSH_STATES:
+        raise Conflict(
+            f"{application.reference} is {application.get_state_display().lower()}: a CI "
+            "pipeline can only push TestReports while the case is a draft or answering a "
+            "request for information."
+        )
+
+
+def _check_can_add_evidence(application: Application, by, *, push: bool = False) -> None:
     if not permissions.is_case_vendor(by, application):
         raise NotAllowed("Only the vendor of the case can add evidence to it.")
+    if push:
+        check_can_push(application)
     if application.state not in UPLOAD_STATES:
         raise Conflict(
             f"{application.reference} is {application.get_state_display().lower()}: evidence "
@@ -648,7 +665,7 @@ def _check_can_add_evidence(application: Application, by) -> None:
         )
 
 
-def _check_size(size: int) -> None:
+def check_upload_size(size: int) -> None:
     limit = max_upload_bytes()
     if size > limit:
         raise TooLarge(
@@ -658,13 +675,13 @@ def _check_size(size: int) -> None:
 
 def read_upload(upload) -> bytes:
     """The upload's bytes, stopping as soon as the limit is passed (a size can lie)."""
-    _check_size(upload.size or 0)
+    check_upload_size(upload.size or 0)
     limit = max_upload_bytes()
     parts, read = [], 0
     for chunk in upload.chunks():
         read += len(chunk)
         if read > limit:
-            _check_size(read)
+            check_upload_size(read)
         parts.append(chunk)
     return b"".join(parts)
 
@@ -804,17 +821,22 @@ def testreport_ingest(
     name: str = "testreport.json",
     aipos: Iterable[AIPO] = (),
     by,
+    push: bool = False,
 ) -> FhirTestReport:
-    """Store a TestReport's file and its summary, test by test and action by action."""
-    _check_can_add_evidence(application, by)
+    """Store a TestReport's file and its summary, test by test and action by action.
+
+    push: sent by a CI pipeline through the API, which only draft and information-requested
+    cases accept.
+    """
+    _check_can_add_evidence(application, by, push=push)
     aipos = _claimed_subset(application, aipos)
-    _check_size(len(data))
+    check_upload_size(len(data))
     summary = testreport_check(data)
     if extension_of(name) not in (".json", ".xml"):
         name = f"{name}.{'xml' if data.lstrip().startswith(b'<') else 'json'}"
     with transaction.atomic():
         locked = Application.objects.select_for_update().get(pk=application.pk)
-        _check_can_add_evidence(locked, by)
+        _check_can_add_evidence(locked, by, push=push)
         evidence = _attach(
             application=locked,
             data=data,

@@ -258,7 +258,83 @@ def test_ci_cannot_push_into_a_foreign_case(make_application, vendor_bob):
 def test_ci_cannot_push_once_the_case_is_with_the_lab(pending_case, vendor_alice):
     response = push(api_for(vendor_alice), pending_case, R5_REPORT)
     assert response.status_code == 409
-    assert "evidence can only be added while the case is a draft" in response.json()["detail"]
+    assert response.json()["detail"] == (
+        f"{pending_case.reference} is decision pending: a CI pipeline can only push "
+        "TestReports while the case is a draft or answering a request for information."
+    )
+    assert nothing_stored()
+
+
+@pytest.mark.django_db
+def test_ci_cannot_push_into_a_submitted_case(make_application, vendor_alice):
+    application = make_application("submitted")
+    response = push(api_for(vendor_alice), application, R5_REPORT)
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"{application.reference} is submitted: a CI pipeline can only push TestReports "
+        "while the case is a draft or answering a request for information."
+    )
+    assert nothing_stored()
+    # The vendor may still add it on the page while the officer has not started.
+    response = post_report(client_for(vendor_alice), application, json.dumps(R5_REPORT).encode())
+    assert response.status_code == 302
+    assert FhirTestReport.objects.get().application == application
+
+
+@pytest.mark.django_db
+def test_ci_gets_413_naming_the_limit_for_a_body_over_it(make_application, vendor_alice, settings):
+    settings.EVIDENCE_MAX_UPLOAD_BYTES = 1000
+    application = make_application("draft")
+    big = dict(R5_REPORT, description="x" * 2000)
+    response = push(api_for(vendor_alice), application, big)
+    assert response.status_code == 413
+    assert "the limit is 1000 bytes (1,000 bytes)" in response.json()["detail"]
+    assert nothing_stored()
+
+
+class CountingStream(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.largest_read = 0
+
+    def read(self, size=-1):
+        self.largest_read = max(self.largest_read, size if size >= 0 else len(self.getvalue()))
+        return super().read(size)
+
+
+@pytest.mark.parametrize(
+    ("declared", "body", "read"),
+    [
+        ("50000", b"{}", 0),  # the declared length alone refuses it, nothing read
+        ("", b"{" + b" " * 50_000 + b"}", 1001),  # no length: one byte past the limit
+        ("10", b"{" + b" " * 50_000 + b"}", 1001),  # a lying length: the same
+    ],
+)
+def test_the_push_parser_never_reads_past_the_limit(settings, declared, body, read):
+    from rest_framework.test import APIRequestFactory
+
+    from evidence.api import PayloadTooLarge, RawFhirParser
+
+    settings.EVIDENCE_MAX_UPLOAD_BYTES = 1000
+    request = APIRequestFactory().post("/", data=b"", content_type="application/fhir+json")
+    request.META["CONTENT_LENGTH"] = declared
+    stream = CountingStream(body)
+    with pytest.raises(PayloadTooLarge) as refused:
+        RawFhirParser().parse(stream, parser_context={"request": request})
+    assert refused.value.status_code == 413
+    assert "the limit is 1000 bytes (1,000 bytes)" in str(refused.value.detail)
+    assert stream.largest_read == read
+    assert stream.tell() <= 1001
+
+
+@pytest.mark.django_db
+def test_the_upload_page_gets_413_naming_the_limit(make_application, vendor_alice, settings):
+    settings.EVIDENCE_MAX_UPLOAD_BYTES = 1000
+    application = make_application("draft")
+    body = json.dumps(dict(R5_REPORT, description="x" * 2000)).encode()
+    response = post_report(client_for(vendor_alice), application, body)
+    assert response.status_code == 413
+    assert "the limit is 1000 bytes (1,000 bytes)" in page_text(response)
     assert nothing_stored()
 
 
@@ -285,6 +361,8 @@ def test_the_endpoint_is_documented_in_the_openapi_schema(vendor_alice):
     assert operation["operationId"] == "testreport_push"
     assert "application/fhir+json" in operation["requestBody"]["content"]
     assert {"201", "400", "404", "409", "413"} <= set(operation["responses"])
+    assert "once submitted, a case refuses pushes with 409" in operation["description"]
+    assert "413 naming the limit" in operation["description"]
     assert "examples" in operation["responses"]["400"]["content"]["application/json"]
 
 
