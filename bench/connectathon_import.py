@@ -79,6 +79,7 @@ def time_bulk_create(plain: list[tuple]) -> float:
             event=event,
             organisation_name=organisation,
             system_name=system,
+            name_key=ConnectathonResult.name_key_for(organisation, system),
             aipo_id=aipo_id,
             test_type="Thorough",
             grade="passed",

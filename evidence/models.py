@@ -87,19 +87,25 @@ class ConnectathonResult(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     imported_at = models.DateTimeField(auto_now=True)
+    # The organisation and system names case-folded (name_key_for): "HELIX" and "Helix" are one
+    # organisation, in the file's duplicate check as in matching the rows already stored.
+    name_key = models.CharField(max_length=401, editable=False)
 
     class Meta:
         ordering = ["organisation_name", "system_name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["event", "organisation_name", "system_name", "aipo"],
-                name="one_result_per_system_aipo",
+                fields=["event", "name_key", "aipo"], name="one_result_per_system_aipo_any_case"
             )
         ]
         indexes = [models.Index(fields=["product", "aipo", "grade"])]
 
     def __str__(self) -> str:
         return f"{self.event}: {self.system_name} {self.aipo} {self.grade}"
+
+    @staticmethod
+    def name_key_for(organisation_name: str, system_name: str) -> str:
+        return f"{organisation_name.casefold()}\x1f{system_name.casefold()}"[:401]
 
 
 class ImportJob(models.Model):
@@ -133,6 +139,7 @@ class ImportJob(models.Model):
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     unmatched = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)

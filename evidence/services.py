@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -88,13 +88,14 @@ class ImportSummary:
     created: int
     updated: int
     unchanged: int
+    removed: int
     unmatched_organisations: tuple[str, ...]
     unmatched_systems: tuple[str, ...]
 
     def __str__(self) -> str:
         return (
             f"{self.event}: {self.rows} rows, {self.created} new, {self.updated} updated, "
-            f"{self.unchanged} unchanged; unmatched organisations: "
+            f"{self.unchanged} unchanged, {self.removed} removed; unmatched organisations: "
             f"{', '.join(self.unmatched_organisations) or 'none'}; unmatched systems: "
             f"{', '.join(self.unmatched_systems) or 'none'}"
         )
@@ -191,34 +192,51 @@ def _write_results(
     by,
     progress: ProgressCallback | None,
 ) -> ImportSummary:
-    """Second pass, inside the caller's transaction: batch by batch, create or update."""
+    """Second pass, inside the caller's transaction: batch by batch, create or update; then
+    remove the event's results the file no longer has (a corrected file is the whole truth).
+
+    Rows match the stored ones by event, AIPO and case-folded names (name_key), so a file
+    that writes "HELIX" where the last one wrote "Helix" updates the name, not adds a row.
+    """
     resolver = _Resolver()
     # A first import into an empty event needs no lookups: every (checked, unique) row is new.
-    event_had_results = ConnectathonResult.objects.filter(event=event).exists()
+    before = ConnectathonResult.objects.filter(event=event).aggregate(last=Max("id"))["last"]
+    event_had_results = before is not None
+    # The stored rows the file still has; the others are removed at the end.
+    kept: set[int] = set()
     by_id = by.pk if by is not None and by.is_authenticated else None
     counts = {"rows": 0, "created": 0, "updated": 0, "unchanged": 0}
     unmatched_orgs: set[str] = set()
     unmatched_systems: set[str] = set()
-    fields = ("grade", "raw_grade", "test_type", "vendor_id", "product_id")
+    fields = (
+        "organisation_name",
+        "system_name",
+        "grade",
+        "raw_grade",
+        "test_type",
+        "vendor_id",
+        "product_id",
+    )
 
     def flush(batch: list[ConnectathonResult]) -> None:
-        existing: dict[tuple[str, str, int], ConnectathonResult] = {}
+        existing: dict[tuple[str, int], ConnectathonResult] = {}
         if event_had_results:
             for result in ConnectathonResult.objects.filter(
                 event=event,
-                organisation_name__in={r.organisation_name for r in batch},
-                system_name__in={r.system_name for r in batch},
+                name_key__in={r.name_key for r in batch},
                 aipo_id__in={r.aipo_id for r in batch},
-            ).only("id", "organisation_name", "system_name", "aipo_id", *fields):
-                existing[(result.organisation_name, result.system_name, result.aipo_id)] = result
+            ).only("id", "name_key", "aipo_id", *fields):
+                existing[(result.name_key, result.aipo_id)] = result
         new, changed = [], []
         now = timezone.now()
         for row in batch:
-            current = existing.get((row.organisation_name, row.system_name, row.aipo_id))
+            current = existing.get((row.name_key, row.aipo_id))
             if current is None:
                 row.imported_at = now
                 new.append(row)
-            elif any(getattr(current, f) != getattr(row, f) for f in fields):
+                continue
+            kept.add(current.pk)
+            if any(getattr(current, f) != getattr(row, f) for f in fields):
                 for f in fields:
                     setattr(current, f, getattr(row, f))
                 current.imported_by_id = by_id
@@ -252,6 +270,7 @@ def _write_results(
                 event=event,
                 organisation_name=row.organisation,
                 system_name=row.system,
+                name_key=ConnectathonResult.name_key_for(row.organisation, row.system),
                 aipo_id=aipos[_aipo_key(row)],
                 test_type=row.type,
                 grade=row.grade,
@@ -266,16 +285,30 @@ def _write_results(
             batch = []
     if batch:
         flush(batch)
+    removed = 0
+    if event_had_results:
+        # Only rows stored before this import can be missing from it (ids only grow).
+        gone: list[int] = []
+        stored = ConnectathonResult.objects.filter(event=event, id__lte=before).order_by("id")
+        for pk in stored.values_list("id", flat=True).iterator(chunk_size=_BATCH):
+            if pk not in kept:
+                gone.append(pk)
+            if len(gone) >= _BATCH:
+                removed += ConnectathonResult.objects.filter(id__in=gone).delete()[0]
+                gone = []
+        if gone:
+            removed += ConnectathonResult.objects.filter(id__in=gone).delete()[0]
     summary = ImportSummary(
         event=event.name,
         rows=counts["rows"],
         created=counts["created"],
         updated=counts["updated"],
         unchanged=counts["unchanged"],
+        removed=removed,
         unmatched_organisations=tuple(sorted(unmatched_orgs)),
         unmatched_systems=tuple(sorted(unmatched_systems)),
     )
-    if summary.created or summary.updated:
+    if summary.created or summary.updated or summary.removed:
         audit_record(obj=event, action="import_results", by=by, reason=str(summary))
     return summary
 
@@ -467,6 +500,7 @@ def connectathon_job_run(*, job_id: int) -> ImportJob:
     job.event = event
     job.rows_written = summary.rows
     job.created, job.updated, job.unchanged = summary.created, summary.updated, summary.unchanged
+    job.removed = summary.removed
     job.unmatched = {
         "organisations": list(summary.unmatched_organisations),
         "systems": list(summary.unmatched_systems),

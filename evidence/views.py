@@ -90,6 +90,7 @@ def _job_state(job: ImportJob) -> dict:
         "created": job.created,
         "updated": job.updated,
         "unchanged": job.unchanged,
+        "removed": job.removed,
         "errors": len(job.errors),
         "message": job.message,
     }

@@ -148,6 +148,40 @@ def test_a_corrected_file_updates_only_the_rows_that_changed(catalogue, officer_
     assert again.imported_at == untouched.imported_at
 
 
+def test_a_corrected_file_that_drops_a_row_removes_it(catalogue, officer_erin, helix):
+    client = client_for(officer_erin)
+    import_page(client, results_csv(HELIX_ROWS))
+    kept = ConnectathonResult.objects.get(aipo__profile__keyword="XDS.b")
+    response = import_page(client, results_csv(HELIX_ROWS[:1]))
+    assert "Imported 1 rows: 0 new, 0 updated, 1 unchanged, 1 removed." in words(response)
+    assert list(ConnectathonResult.objects.all()) == [kept]
+    assert ConnectathonResult.objects.get().imported_at == kept.imported_at
+    assert ImportJob.objects.first().removed == 1
+
+
+def test_a_refused_corrected_file_removes_nothing(catalogue, officer_erin):
+    client = client_for(officer_erin)
+    import_page(client, results_csv(HELIX_ROWS))
+    before = list(ConnectathonResult.objects.values_list("pk", "grade", "imported_at"))
+    bad = [HELIX_ROWS[0], ("Helix Health Systems", "HelixEHR", "NOPE", "X", "NONE", "Pass")]
+    response = import_page(client, results_csv(bad))
+    assert "The file was refused" in words(response)
+    assert list(ConnectathonResult.objects.values_list("pk", "grade", "imported_at")) == before
+
+
+def test_names_differing_only_in_case_are_the_same_result(catalogue, officer_erin, helix):
+    client = client_for(officer_erin)
+    import_page(client, results_csv(HELIX_ROWS))
+    shouted = [("HELIX HEALTH SYSTEMS", "HELIXEHR", *row[2:]) for row in HELIX_ROWS]
+    response = import_page(client, results_csv(shouted))
+    assert "Imported 2 rows: 0 new, 2 updated, 0 unchanged, 0 removed." in words(response)
+    assert ConnectathonResult.objects.count() == 2
+    assert set(ConnectathonResult.objects.values_list("organisation_name", flat=True)) == {
+        "HELIX HEALTH SYSTEMS"
+    }
+    assert set(ConnectathonResult.objects.values_list("vendor", flat=True)) == {helix.pk}
+
+
 def test_it_imports_an_xlsx_export_like_a_csv(catalogue, officer_erin):
     response = import_page(client_for(officer_erin), xlsx(HELIX_ROWS), name="results.xlsx")
     assert "2 rows: 2 new" in words(response)
