@@ -1020,11 +1020,20 @@ def coverage_rows(*, application: Application) -> list[CoverageRow]:
         r.aipo_id: r
         for r in TestRecord.objects.filter(application=application, aipo_id__in=ids).current()
     }
+    window_start = evidence_window_start()
     rows = []
     for aipo in claims:
         result = best.get(aipo.pk)
         if result is None:
             connectathon = CoverageCell("no result", "bad")
+        elif result.event.end_date < window_start:
+            # Too old to count (missing_connectathon_evidence ignores it too): shown, not green.
+            connectathon = CoverageCell(
+                f"{result.get_grade_display()} ({result.event.start_date:%Y}, too old)",
+                "warn" if result.grade == ConnectathonResult.Grade.PASSED else "bad",
+                f"{result.event.name}: before {window_start:%d %B %Y}, the start of the "
+                f"{settings.EVIDENCE_MAX_AGE_YEARS}-year evidence window",
+            )
         else:
             connectathon = CoverageCell(
                 f"{result.get_grade_display()} ({result.event.start_date:%Y})",

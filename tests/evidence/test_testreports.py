@@ -495,3 +495,41 @@ def test_the_coverage_matrix_shows_each_claim_against_its_evidence(
         f"/applications/{application.pk}/coverage.csv",
     ):
         assert client_for(vendor_bob).get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_coverage_matrix_shows_a_pass_outside_the_evidence_window_as_too_old(
+    make_application, vendor_alice, settings
+):
+    import datetime as dt
+
+    from support import results_csv
+
+    from evidence.models import ConnectathonEvent
+    from evidence.services import connectathon_import, missing_connectathon_evidence
+
+    settings.EVIDENCE_MAX_AGE_YEARS = 3
+    application = make_application("draft", passed=[HELIX_CLAIMS[1]])
+    old = ConnectathonEvent.objects.create(
+        name="IHE-Europe Connectathon 2015, Luxembourg",
+        start_date=dt.date(2015, 4, 13),
+        end_date=dt.date(2015, 4, 17),
+    )
+    rows = [("Helix Health Systems", "HelixEHR", *HELIX_CLAIMS[0], "Pass")]
+    connectathon_import(event=old, stream=io.BytesIO(results_csv(rows)), by=None)
+
+    client = client_for(vendor_alice)
+    page = page_text(client.get(f"/applications/{application.pk}/coverage/"))
+    assert '<td class="cell warn" title="IHE-Europe Connectathon 2015, Luxembourg: before' in page
+    assert "Pass (2015, too old)" in page
+    response = client.get(f"/applications/{application.pk}/coverage.csv")
+    by_profile = {
+        row["Profile"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))
+    }
+    assert by_profile["XDS.b"]["Connectathon"] == "Pass (2015, too old)"
+    assert by_profile["PDQm"]["Connectathon"].startswith("Pass (20")
+    assert "too old" not in by_profile["PDQm"]["Connectathon"]
+    # The same judgement as the submission check.
+    assert [str(a) for a in missing_connectathon_evidence(application=application)] == [
+        "XDS.b / DOC_CONSUMER / NONE"
+    ]
