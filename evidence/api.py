@@ -85,6 +85,7 @@ def _report_json(report: FhirTestReport) -> dict:
         "score": report.score,
         "tester": report.tester,
         "issued": report.issued.isoformat() if report.issued else None,
+        "issued_as_sent": report.issued_text,
         "participants": report.participants,
         "warnings": report.warnings,
         "aipos": [str(a) for a in report.aipos.with_names()],

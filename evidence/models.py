@@ -222,6 +222,8 @@ class FhirTestReport(models.Model):
     score = models.FloatField(null=True, blank=True)
     tester = models.CharField(max_length=300, blank=True)
     issued = models.DateTimeField(null=True, blank=True)
+    # As sent: FHIR allows a partial date ("2026-03"); issued is then its first instant.
+    issued_text = models.CharField(max_length=40, blank=True)
     participants = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     aipos = models.ManyToManyField(AIPO, blank=True, related_name="+")

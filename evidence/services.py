@@ -16,7 +16,6 @@ from django.db import connection, transaction
 from django.db.models import Count, Max
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from cas import permissions
 from cas.audit import audit_record
@@ -841,6 +840,25 @@ class TestReportRefused(ActionRefused):
         super().__init__(f"The TestReport was refused: {listed}{more}.")
 
 
+def issued_instant(text: str | None) -> dt.datetime | None:
+    """TestReport.issued (a FHIR dateTime) as an aware instant: a full date-time as sent, a
+    date or a partial date ("2026", "2026-03") as its first instant, in UTC. The text itself
+    is kept too (issued_text): "2026-03" is not the first of March."""
+    if not text:
+        return None
+    try:
+        if "T" in text:
+            instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        else:
+            parts = [int(part) for part in text.split("-")]
+            instant = dt.datetime(*parts, *[1] * (3 - len(parts)), tzinfo=dt.UTC)
+    except (TypeError, ValueError):
+        return None
+    if timezone.is_naive(instant):
+        instant = instant.replace(tzinfo=dt.UTC)
+    return instant
+
+
 def testreport_check(data: bytes) -> TestReportSummary:
     try:
         return parse_testreport(data)
@@ -888,7 +906,8 @@ def testreport_ingest(
             result=summary.result,
             score=summary.score,
             tester=summary.tester[:300],
-            issued=parse_datetime(summary.issued) if summary.issued else None,
+            issued=issued_instant(summary.issued),
+            issued_text=(summary.issued or "")[:40],
             participants=list(summary.participants),
             warnings=list(summary.warnings),
             uploaded_by=by,

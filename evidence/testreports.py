@@ -109,7 +109,9 @@ def _load(data: bytes) -> dict:
             ) from None
     if not isinstance(resource, dict):
         raise TestReportInvalid([ReportProblem("$", "a FHIR resource is a JSON object")])
-    kind = resource.setdefault("resourceType", "TestReport")
+    if "resourceType" not in resource:
+        raise TestReportInvalid([ReportProblem("$.resourceType", "is required")])
+    kind = resource["resourceType"]
     if kind != "TestReport":
         raise TestReportInvalid([ReportProblem("$.resourceType", f"{kind!r} is not a TestReport")])
     return resource
@@ -252,20 +254,28 @@ def _actions(actions) -> tuple[ActionOutcome, ...]:
     return tuple(outcomes)
 
 
+def _outcome(actions: tuple[ActionOutcome, ...], path: str, warnings: list[str]) -> str:
+    """The worst of the actions; nothing was checked when there are none: skip, not pass."""
+    if not actions:
+        warnings.append(f"{path}: has no actions, so nothing was checked; reported as skip")
+        return "skip"
+    return _worst([a.result for a in actions])
+
+
 def _summarise(model, resource: dict, fhir_version: str, warnings: list[str]):
     tests: list[TestOutcome] = []
     if model.setup is not None:
         actions = _actions(model.setup.action)
-        tests.append(TestOutcome("setup", "Setup", _worst([a.result for a in actions]), actions))
+        tests.append(TestOutcome("setup", "Setup", _outcome(actions, "$.setup", warnings), actions))
     for index, test in enumerate(model.test or []):
         actions = _actions(test.action)
         name = test.name or f"Test {index + 1}"
-        tests.append(TestOutcome("test", name, _worst([a.result for a in actions]), actions))
+        outcome = _outcome(actions, f"$.test[{index}]", warnings)
+        tests.append(TestOutcome("test", name, outcome, actions))
     if model.teardown is not None:
         actions = _actions(model.teardown.action)
-        tests.append(
-            TestOutcome("teardown", "Teardown", _worst([a.result for a in actions]), actions)
-        )
+        outcome = _outcome(actions, "$.teardown", warnings)
+        tests.append(TestOutcome("teardown", "Teardown", outcome, actions))
     participants = tuple(
         {"type": p.type, "uri": p.uri, "display": p.display or ""}
         for p in (model.participant or [])

@@ -533,3 +533,73 @@ def test_the_coverage_matrix_shows_a_pass_outside_the_evidence_window_as_too_old
     assert [str(a) for a in missing_connectathon_evidence(application=application)] == [
         "XDS.b / DOC_CONSUMER / NONE"
     ]
+
+
+@pytest.mark.django_db
+def test_a_json_object_without_resource_type_is_refused(make_application, vendor_alice):
+    body = {k: v for k, v in R5_REPORT.items() if k != "resourceType"}
+    with pytest.raises(TestReportInvalid) as refusal:
+        parse_testreport(json.dumps(body).encode())
+    assert str(refusal.value) == "$.resourceType: is required"
+    application = make_application("draft")
+    response = push(api_for(vendor_alice), application, body)
+    assert response.status_code == 400
+    assert response.json()["problems"] == [{"path": "$.resourceType", "message": "is required"}]
+    assert nothing_stored()
+
+
+@pytest.mark.django_db
+def test_a_test_or_setup_without_actions_is_a_skip_with_a_warning(make_application, vendor_alice):
+    # An action with neither operation nor assert checks nothing either.
+    body = dict(
+        R5_REPORT,
+        setup={"action": [{"id": "nothing-here"}]},
+        test=[{"name": "Empty", "action": []}, *R5_REPORT["test"]],
+    )
+    expected = [
+        "$.setup: has no actions, so nothing was checked; reported as skip",
+        "$.test[0]: has no actions, so nothing was checked; reported as skip",
+    ]
+    summary = parse_testreport(json.dumps(body).encode())
+    assert [(t.name, t.outcome) for t in summary.tests] == [
+        ("Setup", "skip"),
+        ("Empty", "skip"),
+        ("Read", "warning"),
+        ("Search", "fail"),
+    ]
+    assert list(summary.warnings) == expected
+    application = make_application("draft")
+    response = push(api_for(vendor_alice), application, body)
+    assert response.status_code == 201
+    assert [t["outcome"] for t in response.json()["tests"]] == ["skip", "skip", "warning", "fail"]
+    assert response.json()["warnings"] == expected
+    assert FhirTestReport.objects.get().warnings == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("issued", "stored"),
+    [
+        ("2026-03-25T10:15:00+01:00", "2026-03-25T09:15:00+00:00"),
+        ("2026-03-25T09:15:00Z", "2026-03-25T09:15:00+00:00"),
+        ("2026-03-25", "2026-03-25T00:00:00+00:00"),
+        ("2026-03", "2026-03-01T00:00:00+00:00"),
+        ("2026", "2026-01-01T00:00:00+00:00"),
+    ],
+)
+def test_issued_is_stored_as_an_aware_instant_and_kept_as_sent(
+    make_application, vendor_alice, issued, stored
+):
+    import datetime as dt
+    import warnings
+
+    application = make_application("draft")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. Django's "received a naive datetime"
+        response = push(api_for(vendor_alice), application, dict(R5_REPORT, issued=issued))
+    assert response.status_code == 201, response.content
+    assert response.json()["issued_as_sent"] == issued
+    report = FhirTestReport.objects.get()
+    assert report.issued.astimezone(dt.UTC).isoformat() == stored
+    assert report.issued_text == issued
+    assert report.warnings == []
