@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import IO
 
 from django.conf import settings
@@ -740,18 +744,64 @@ def _zip_limits() -> ZipLimits:
     )
 
 
-def _store_blob(data: bytes, kind: str) -> EvidenceBlob:
-    """Same bytes, same blob: the content's SHA-256 names the stored file."""
-    digest = hashlib.sha256(data).hexdigest()
-    blob = EvidenceBlob.objects.filter(sha256=digest).first()
-    if blob is not None:
-        return blob
-    name = evidence_storage_name(digest)
-    if not default_storage.exists(name):
+def _stored_intact(name: str, digest: str, size: int) -> bool:
+    """Whether the file at the hash name really holds those bytes (size, then SHA-256)."""
+    try:
+        if default_storage.size(name) != size:
+            return False
+        hasher = hashlib.sha256()
+        with default_storage.open(name, "rb") as stored:
+            for chunk in iter(lambda: stored.read(1024 * 1024), b""):
+                hasher.update(chunk)
+    except OSError:  # missing, or vanished while being checked
+        return False
+    return hasher.hexdigest() == digest
+
+
+def _write_blob_file(name: str, data: bytes) -> None:
+    """Write the bytes under their hash name so no reader ever sees a partial file.
+
+    On the file system: a temporary file in the same directory, then an atomic rename over
+    whatever is there (two identical uploads racing both write the same bytes). Other
+    storages have no rename: save, and accept a file someone else saved meanwhile.
+    """
+    try:
+        path = Path(default_storage.path(name))
+    except NotImplementedError:
+        if default_storage.exists(name):
+            default_storage.delete(name)
         saved = default_storage.save(name, ContentFile(data))
-        if saved != name:  # a storage that renamed it would break content addressing
+        if saved != name:  # a concurrent upload saved it first; ours got another name
             default_storage.delete(saved)
-            raise RuntimeError(f"storage saved {name} as {saved}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, settings.FILE_UPLOAD_PERMISSIONS or 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _store_blob(data: bytes, kind: str) -> EvidenceBlob:
+    """Same bytes, same blob: the content's SHA-256 names the stored file.
+
+    A file already at that name is only trusted once its size and hash are checked (a
+    truncated or altered file is written again); "already there with the right content" is
+    success, so identical uploads racing each other both succeed.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    name = evidence_storage_name(digest)
+    if not _stored_intact(name, digest, len(data)):
+        _write_blob_file(name, data)
+        if not _stored_intact(name, digest, len(data)):
+            raise RuntimeError(f"storage did not keep {name} intact")
     blob, _ = EvidenceBlob.objects.get_or_create(
         sha256=digest, defaults={"size": len(data), "kind": kind, "storage_name": name}
     )

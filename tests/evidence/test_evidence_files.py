@@ -213,6 +213,59 @@ def test_a_zip_whose_headers_lie_about_sizes_is_measured_by_its_real_bytes(
     assert_nothing_stored(application)
 
 
+def test_a_damaged_file_at_the_hash_name_is_written_again(make_application, vendor_alice):
+    digest = hashlib.sha256(PDF).hexdigest()
+    name = f"evidence/{digest[:2]}/{digest}"
+    # Left over from a crash: half written, and no blob row points at it.
+    default_storage.save(name, io.BytesIO(PDF[:10]))
+    first = make_application("draft")
+    response = post_file(client_for(vendor_alice), first, PDF, "a.pdf")
+    assert response.status_code == 302
+    with default_storage.open(name) as stored:
+        assert stored.read() == PDF
+    # Altered on disk after it was stored (same size): checked by hash, written again.
+    with default_storage.open(name, "wb") as stored:
+        stored.write(b"%PDF-1.7 " + b"x" * (len(PDF) - 9))
+    second = make_application("draft", version="5.2")
+    response = post_file(client_for(vendor_alice), second, PDF, "b.pdf")
+    assert response.status_code == 302
+    with default_storage.open(name) as stored:
+        assert stored.read() == PDF
+    assert EvidenceBlob.objects.count() == 1
+    assert default_storage.listdir(f"evidence/{digest[:2]}")[1] == [digest]  # no temporary
+
+
+def test_a_file_already_there_with_the_right_bytes_is_used(make_application, vendor_alice):
+    digest = hashlib.sha256(PDF).hexdigest()
+    name = f"evidence/{digest[:2]}/{digest}"
+    default_storage.save(name, io.BytesIO(PDF))
+    application = make_application("draft")
+    response = post_file(client_for(vendor_alice), application, PDF, "a.pdf")
+    assert response.status_code == 302
+    assert EvidenceFile.objects.get().blob.storage_name == name
+    assert default_storage.listdir(f"evidence/{digest[:2]}")[1] == [digest]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_identical_uploads_racing_each_other_both_succeed(make_application, vendor_alice):
+    from support import race
+
+    cases = [make_application("draft", version=f"6.{n}") for n in range(4)]
+    clients = [client_for(vendor_alice) for _ in cases]
+    outcomes = race(
+        *[
+            (lambda c=c, a=a: post_file(c, a, PDF, "same.pdf"))
+            for c, a in zip(clients, cases, strict=True)
+        ]
+    )
+    assert [getattr(o, "status_code", o) for o in outcomes] == [302] * 4
+    assert EvidenceBlob.objects.count() == 1 and EvidenceFile.objects.count() == 4
+    digest = hashlib.sha256(PDF).hexdigest()
+    with default_storage.open(f"evidence/{digest[:2]}/{digest}") as stored:
+        assert stored.read() == PDF
+
+
 def test_a_hostile_name_is_stored_under_a_generated_name_and_served_safely(
     make_application, vendor_alice, officer_erin
 ):
