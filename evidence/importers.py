@@ -1,4 +1,4 @@
-"""Parse Gazelle Test Management's "Connectathon results summary" CSV export.
+"""Parse Gazelle Test Management's "Connectathon results summary" export (CSV or XLSX).
 
 Pure parsing: a text or bytes stream in, frozen dataclasses out. No Django, no database;
 resolving keywords against the catalogue and storing results is the caller's job.
@@ -9,9 +9,12 @@ Organisation (or Organization), System, Profile, Actor, Option, Type, Results, a
 optional test counters R/O, V, W, P, F. Profile, Actor and Option hold Gazelle keywords
 ("XDS.b", "DOC_CONSUMER", "NONE"); an empty Option is the baseline, NONE.
 
-The file is all-or-nothing: ``parse_results_csv`` either returns every row or raises
-``ImportRefused`` listing every bad row, so a half-imported event never exists.
-``iter_results_csv`` streams the same checks for files too large to hold in memory.
+The main entry point is ``iter_results``: it streams a CSV or XLSX file (chosen by its
+name) and yields each row as a ``ResultRow`` or each problem as a ``RowError``, in file
+order, with the duplicate rows reported at the end; memory stays flat whatever the size.
+evidence.services reads a file twice with it: once to check every row (a file with any bad
+row is refused whole, naming each one), then to write. ``parse_results_csv`` is a
+convenience for small CSV files: every row as a list, or ``ImportRefused``.
 """
 
 from __future__ import annotations
@@ -49,16 +52,6 @@ GRADE_LABELS = {
 }
 
 PASSING_GRADES = frozenset({PASSED})
-
-# Gazelle's tm_status_results keywords; "Did Not Complete" is a UI grade with no row there.
-GAZELLE_KEYWORDS = {
-    PASSED: "passed",
-    FAILED: "failed",
-    AT_RISK: "atrisk",
-    WITHDRAWN: "withdrawn",
-    NOT_GRADED: "nograding",
-    NO_PEER: "nopeer",
-}
 
 # Keys are spellings with case, spaces and punctuation removed, so "No Peer", "nopeer",
 # "NO_PEER" and "no-peer" all match. The resultStatus* forms are the message keys Gazelle

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from cas import permissions
@@ -374,13 +373,3 @@ def coverage_csv(request: HttpRequest, pk: int) -> HttpResponse:
             ]
         )
     return response
-
-
-def case_links(application: Application) -> dict[str, str]:
-    return {
-        "upload": reverse("evidence_upload", args=[application.pk]),
-        "testreport": reverse("testreport_upload", args=[application.pk]),
-        "capability": reverse("capability_statement", args=[application.pk]),
-        "coverage": reverse("coverage", args=[application.pk]),
-        "coverage_csv": reverse("coverage_csv", args=[application.pk]),
-    }
