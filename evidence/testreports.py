@@ -9,7 +9,10 @@ fix, not a pydantic type error.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import typing
 import xml.etree.ElementTree as ET  # noqa: S405 - DOCTYPE refused below, expat stops entity bombs
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,7 +24,7 @@ ACTION_RESULTS = ("pass", "skip", "fail", "warning", "error")
 _SEVERITY = ("error", "fail", "warning", "skip", "pass")
 
 FHIR_NS = "{http://hl7.org/fhir}"
-# Elements that repeat in a TestReport (everything else is 0..1).
+# Elements that repeat wherever they appear; the others are read from the model.
 _REPEATING = {"participant", "test", "action", "extension", "modifierExtension", "contained"}
 
 
@@ -131,30 +134,92 @@ def _xml_to_json(data: bytes) -> dict:
         raise TestReportInvalid(
             [ReportProblem("$.resourceType", f"<{tag}> is not a FHIR TestReport element")]
         )
-    resource = _xml_element(root)
+    from fhir.resources.testreport import TestReport
+
+    resource, _ = _xml_element(root, TestReport)
     resource["resourceType"] = "TestReport"
     return resource
 
 
-def _xml_element(element: ET.Element) -> Any:
-    children = list(element)
-    if not children and "value" in element.attrib:
-        return element.attrib["value"]
+def _unwrap(annotation: Any) -> tuple[bool, type | None]:
+    """From a fhir.resources field annotation: whether it is a list, and its model class."""
+    from fhir.resources import get_fhir_model_class
+
+    repeats, model = False, None
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        origin = typing.get_origin(current)
+        if origin is list:
+            repeats = True
+        if origin is not None:
+            pending.extend(arg for arg in typing.get_args(current) if arg is not type(None))
+            continue
+        name = getattr(current, "__name__", "")
+        if isinstance(current, type) and name.endswith("Type") and model is None:
+            with contextlib.suppress(Exception):  # not a FHIR model (e.g. a primitive type)
+                model = get_fhir_model_class(name[: -len("Type")])
+    return repeats, model
+
+
+@functools.lru_cache(maxsize=512)
+def _element_shape(model: type | None, name: str) -> tuple[bool, type | None]:
+    """Whether the element repeats (is a JSON array) and the model of its content, read from
+    the fhir.resources (R5) model; the fixed list covers elements the model does not know."""
+    if model is not None:
+        fields = model.model_fields
+        info = fields.get(name) or next((f for f in fields.values() if f.alias == name), None)
+        if info is not None:
+            return _unwrap(info.annotation)
+    return name in _REPEATING, None
+
+
+def _xml_element(element: ET.Element, model: type | None) -> tuple[Any, dict | None]:
+    """FHIR XML to FHIR JSON: the element's value, and its "_name" part (a primitive's id and
+    extensions, kept next to the value as FHIR JSON does), or None."""
+    children = [
+        child
+        for child in element
+        # comments and foreign namespaces (xhtml narrative) are not data here
+        if isinstance(child.tag, str) and child.tag.startswith(FHIR_NS)
+    ]
+    if "value" in element.attrib:  # a primitive, perhaps with an id and extensions
+        extra: dict[str, Any] = {}
+        if "id" in element.attrib:
+            extra["id"] = element.attrib["id"]
+        for child in children:
+            name = child.tag[len(FHIR_NS) :]
+            if name == "extension":
+                extension_model = _extension_model()
+                extra.setdefault("extension", []).append(_xml_element(child, extension_model)[0])
+        return element.attrib["value"], extra or None
     result: dict[str, Any] = {}
     if "id" in element.attrib:
         result["id"] = element.attrib["id"]
     if "url" in element.attrib:
         result["url"] = element.attrib["url"]
+    repeated: dict[str, list[dict | None]] = {}
     for child in children:
-        if not isinstance(child.tag, str) or not child.tag.startswith(FHIR_NS):
-            continue  # comments and foreign namespaces (xhtml narrative) are not data here
         name = child.tag[len(FHIR_NS) :]
-        value = _xml_element(child)
-        if name in _REPEATING:
+        repeats, child_model = _element_shape(model, name)
+        value, extra = _xml_element(child, child_model)
+        if repeats:
             result.setdefault(name, []).append(value)
+            repeated.setdefault(name, []).append(extra)
         else:
             result[name] = value
-    return result
+            if extra is not None:
+                result[f"_{name}"] = extra
+    for name, extras in repeated.items():
+        if any(extra is not None for extra in extras):
+            result[f"_{name}"] = extras
+    return result, None
+
+
+def _extension_model() -> type:
+    from fhir.resources.extension import Extension
+
+    return Extension
 
 
 def _check_code(value: Any, path: str, allowed: tuple[str, ...]) -> list[ReportProblem]:

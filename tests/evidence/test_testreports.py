@@ -603,3 +603,59 @@ def test_issued_is_stored_as_an_aware_instant_and_kept_as_sent(
     assert report.issued.astimezone(dt.UTC).isoformat() == stored
     assert report.issued_text == issued
     assert report.warnings == []
+
+
+XML_WITH_EXTENSIONS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<TestReport xmlns="http://hl7.org/fhir">
+  <name value="MHD read"/>
+  <status value="completed"/>
+  <testScript value="https://example.org/TestScript/mhd-read"/>
+  <result value="pass">
+    <extension url="https://example.org/fhir/StructureDefinition/graded-by">
+      <valueString value="Helix CI"/>
+    </extension>
+  </result>
+  <score id="s1" value="100"/>
+  <issued value="2026-03-25T10:15:00+01:00"/>
+  <test>
+    <name value="Read"/>
+    <action>
+      <assert>
+        <result value="pass"/>
+        <requirement><linkUri value="https://example.org/req/1"/></requirement>
+      </assert>
+    </action>
+  </test>
+</TestReport>
+"""
+
+
+def test_fhir_xml_keeps_primitive_values_with_extensions_and_repeating_elements_as_lists():
+    from evidence.testreports import _load
+
+    resource = _load(XML_WITH_EXTENSIONS)
+    assert resource["result"] == "pass"
+    assert resource["_result"] == {
+        "extension": [
+            {
+                "url": "https://example.org/fhir/StructureDefinition/graded-by",
+                "valueString": "Helix CI",
+            }
+        ]
+    }
+    assert (resource["score"], resource["_score"]) == ("100", {"id": "s1"})
+    # One <requirement> is still a list: the model says it repeats.
+    assert resource["test"][0]["action"][0]["assert"]["requirement"] == [
+        {"linkUri": "https://example.org/req/1"}
+    ]
+    summary = parse_testreport(XML_WITH_EXTENSIONS)
+    assert (summary.result, summary.score, summary.name) == ("pass", 100.0, "MHD read")
+    assert [(t.name, t.outcome) for t in summary.tests] == [("Read", "pass")]
+
+
+@pytest.mark.django_db
+def test_the_upload_page_accepts_fhir_xml_with_extensions(make_application, vendor_alice):
+    application = make_application("draft")
+    response = post_report(client_for(vendor_alice), application, XML_WITH_EXTENSIONS, "report.xml")
+    assert response.status_code == 302
+    assert FhirTestReport.objects.get().result == "pass"
