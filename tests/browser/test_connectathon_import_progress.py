@@ -56,5 +56,5 @@ def test_an_officer_watches_an_import_reach_100_percent(
     assert page.inner_text("#job-progress .bar") == "100%"
     assert page.get_attribute("#job-progress", "aria-valuenow") == "100"
     summary = " ".join(page.inner_text("#job-summary").split())
-    assert summary == "Imported 5000 rows: 5000 new, 0 updated, 0 unchanged."
+    assert summary == "Imported 5000 rows: 5000 new, 0 updated, 0 unchanged, 0 removed."
     assert ConnectathonResult.objects.count() == 5000
