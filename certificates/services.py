@@ -350,14 +350,22 @@ def signing_keys_rotate(*, purposes: list[str], by=None) -> list[SigningKey]:
 
     made = []
     for purpose in purposes:
-        key = keys.create_key(purpose=purpose)
         with transaction.atomic():
-            audit_record(obj=key, action="rotate", by=by, to_state=key.status)
+            # The audit entry (in create_key's transaction) names the retired key.
+            key = keys.create_key(purpose=purpose, by=by, action="rotate")
             if purpose == SigningKey.Purpose.JWS:
                 # Re-sign the status list with the new key: the old one may leave the JWKS.
                 status_list_publish_on_commit()
         made.append(key)
     return made
+
+
+def scheme_root_import(*, cert_pem: bytes, key_pem: bytes, by=None) -> SigningKey:
+    """Use an operator's own root CA for the PDF signing certificates (before the first
+    PDF key exists); the private key goes into the key store encrypted, the import is
+    audited."""
+    with transaction.atomic():
+        return keys.import_root(cert_pem=cert_pem, key_pem=key_pem, by=by)
 
 
 def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, int]:
@@ -371,6 +379,11 @@ def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, i
             raise ActionRefused(f"No signing key {kid!r}: see `manage.py signing_keys list`.")
         if key.status == SigningKey.Status.REVOKED:
             raise Conflict(f"The key {kid} is already revoked.")
+        if key.purpose == SigningKey.Purpose.ROOT:
+            raise ActionRefused(
+                f"{kid} is the scheme root CA: it is not revoked with the signing keys. "
+                "Revoke the PDF signing key instead, or replace the root with a new deployment."
+            )
         was_active = key.status == SigningKey.Status.ACTIVE
         from_state = key.status
         key.status = SigningKey.Status.REVOKED
@@ -388,12 +401,11 @@ def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, i
         affected = Certificate.objects.key_revoked().filter(Q(jws_key=key) | Q(pdf_key=key)).count()
         if was_active:
             # Issuance goes on under a new key; the status list below is signed with it.
-            replacement = keys.create_key(purpose=key.purpose, retire_active=False)
-            audit_record(
-                obj=replacement,
-                action="rotate",
+            keys.create_key(
+                purpose=key.purpose,
+                retire_active=False,
                 by=by,
-                to_state=replacement.status,
+                action="rotate",
                 reason=f"replaces the revoked key {key.kid}",
             )
         from certificates.status_list import status_list_publish_on_commit
@@ -501,6 +513,10 @@ def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
         tsa_roots_pem=keys.trusted_tsa_roots(),
     )
     key = certificate.pdf_key if certificate is not None else None
+    if key is None and signature.signing_cert_sha256:
+        # Every PDF key shares the scheme root: a copy signed by a revoked key is found by
+        # its signing certificate.
+        key = keys.pdf_key_for_certificate(signature.signing_cert_sha256)
     if key is not None and key.status == SigningKey.Status.REVOKED and signature.intact:
         signature = replace(
             signature,
