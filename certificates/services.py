@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -225,6 +226,13 @@ def _apply(certificate: Certificate, copy: SignedCopy) -> None:
     certificate.pdf_key = copy.pdf_key
 
 
+def _crash_point(name: str) -> None:
+    """Die here, as a killed worker would (SIGKILL: no cleanup, no rollback handler), when
+    OPENCAS_TEST_KILL_AT names this point. Only the killed-task test sets it."""
+    if os.environ.get("OPENCAS_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def certificate_issue(*, application_id: int) -> Certificate:
     """Issue the certificate of a granted case. Safe to run twice, and to rerun after a crash:
     the number is allocated once, and a certificate left 'issuing' is finished by the rerun."""
@@ -259,6 +267,7 @@ def certificate_issue(*, application_id: int) -> Certificate:
                 status_line="Active when issued: check the current status online",
             )
             stored = copy.pdf_name
+            _crash_point("after_pdf_stored")
             _apply(certificate, copy)
             certificate.activate(at=timezone.now())
             certificate.save()

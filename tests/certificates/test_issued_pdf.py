@@ -20,7 +20,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from django.db import transaction
 from jwcrypto import jwk, jws
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
@@ -79,26 +78,7 @@ def test_it_removes_the_written_pdf_when_the_issuance_rolls_back(granted, settin
     assert certificate.status == "issuing" and not certificate.pdf and not certificate.jws
 
 
-def test_it_replaces_its_own_earlier_file_when_a_killed_issuance_is_rerun(
-    granted, settings, monkeypatch
-):
-    # A worker killed between writing the file and committing leaves the file behind:
-    # the rerun writes to the same name, so exactly one PDF remains.
-    real_save = Certificate.save
-
-    def killed(self, *args, **kwargs):
-        if self.status == "active":
-            raise SystemExit("worker killed")
-        return real_save(self, *args, **kwargs)
-
-    monkeypatch.setattr(Certificate, "save", killed)
-    monkeypatch.setattr(transaction, "on_commit", lambda *a, **k: None)
-    with pytest.raises(SystemExit):
-        certificate_issue(application_id=granted.pk)
-    monkeypatch.undo()
-    certificate = certificate_issue(application_id=granted.pk)
-    assert media_files(settings) == [f"certificates/{certificate.number}.pdf"]
-    assert Certificate.objects.count() == 1
+# A real SIGKILL between storing the PDF and committing: see test_killed_issuance.py.
 
 
 # --------------------------------------------------------------------------- PAdES B-T
