@@ -224,7 +224,11 @@ def suspension_deadline(certificate: Certificate) -> dt.datetime | None:
 
 
 def suspensions_resolve_overdue() -> dict[str, list[str]]:
-    """Warn the vendor ahead of the deadline once; withdraw a suspension past it."""
+    """Warn the vendor ahead of the deadline once; withdraw a suspension past it.
+
+    Never withdraw without the warning: a suspension found past its deadline unwarned (beat
+    was down, or the settings shortened the period) is warned now, and withdrawn no earlier
+    than the warning period after that mail."""
     now = timezone.now()
     warn_ahead = dt.timedelta(days=settings.CERTIFICATE_SUSPENSION_WARNING_DAYS)
     warned, withdrawn = [], []
@@ -233,7 +237,10 @@ def suspensions_resolve_overdue() -> dict[str, list[str]]:
         deadline = suspension_deadline(certificate)
         if deadline is None:
             continue
-        if now >= deadline:
+        warned_at = certificate.withdrawal_warned_at
+        if warned_at is not None:
+            if now < max(deadline, warned_at + warn_ahead):
+                continue
             try:
                 _change(
                     certificate=certificate,
@@ -249,7 +256,7 @@ def suspensions_resolve_overdue() -> dict[str, list[str]]:
             except Conflict:
                 continue
             withdrawn.append(certificate.number)
-        elif now >= deadline - warn_ahead and certificate.withdrawal_warned_at is None:
+        elif now >= deadline - warn_ahead:
             with transaction.atomic():
                 locked = Certificate.objects.select_for_update().get(pk=certificate.pk)
                 if locked.status != Certificate.Status.SUSPENDED or locked.withdrawal_warned_at:
@@ -259,7 +266,7 @@ def suspensions_resolve_overdue() -> dict[str, list[str]]:
                 _tell_vendor(
                     locked,
                     template="certificate_withdrawal_warning",
-                    deadline=f"{deadline:%Y-%m-%d}",
+                    deadline=f"{max(deadline, now + warn_ahead):%Y-%m-%d}",
                 )
             warned.append(certificate.number)
     return {"warned": warned, "withdrawn": withdrawn}

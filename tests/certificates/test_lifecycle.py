@@ -340,3 +340,39 @@ def test_it_answers_garbage_with_a_refusal_never_a_500_and_changes_nothing(
     )
     assert reload(certificate).status == "active"
     assert [h[0] for h in history(certificate)] == ["allocate", "issue"]
+
+
+def test_it_never_withdraws_a_suspension_without_warning_the_vendor_first(
+    certificate,
+    officer_erin,
+    vendor_alice,
+    settings,
+    django_capture_on_commit_callbacks,
+    mailoutbox,
+):
+    # Beat was down through the warning window: the first run is already past the deadline.
+    settings.CERTIFICATE_SUSPENSION_MAX_DAYS = 30
+    settings.CERTIFICATE_SUSPENSION_WARNING_DAYS = 7
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        suspended = lifecycle.certificate_suspend(
+            certificate=certificate, by=officer_erin, reason="Open nonconformity NC-12"
+        )
+    mailoutbox.clear()
+
+    def run_on(day: dt.datetime) -> dict:
+        with time_machine.travel(day, tick=False), django_capture_on_commit_callbacks(execute=True):
+            return withdraw_overdue_suspensions.delay().get()
+
+    late = start + dt.timedelta(days=40)
+    assert run_on(late) == {"warned": [suspended.number], "withdrawn": []}
+    (warning,) = mailoutbox
+    assert warning.to == [vendor_alice.email]
+    assert "will be withdrawn on 2027-01-17" in warning.subject  # 40 + 7 days after the start
+    assert reload(certificate).status == "suspended"
+    assert run_on(late + dt.timedelta(days=6, hours=23)) == {"warned": [], "withdrawn": []}
+    assert reload(certificate).status == "suspended" and len(mailoutbox) == 1
+
+    assert run_on(late + dt.timedelta(days=7)) == {"warned": [], "withdrawn": [suspended.number]}
+    assert reload(certificate).status == "withdrawn"
+    assert "now withdrawn" in mailoutbox[-1].subject
