@@ -10,6 +10,7 @@ import time_machine
 from django.utils import timezone
 from support import client_for, page_text
 
+from cas.errors import ActionRefused
 from cas.models import AuditEntry
 from certificates import lifecycle
 from certificates.models import Certificate
@@ -376,3 +377,51 @@ def test_it_never_withdraws_a_suspension_without_warning_the_vendor_first(
     assert run_on(late + dt.timedelta(days=7)) == {"warned": [], "withdrawn": [suspended.number]}
     assert reload(certificate).status == "withdrawn"
     assert "now withdrawn" in mailoutbox[-1].subject
+
+
+def test_the_public_reason_of_a_supersede_is_the_officers_own_once(
+    certificate, issue_another, officer_erin, buyer
+):
+    newer = issue_another("5.2")
+    lifecycle.certificate_supersede(
+        certificate=certificate,
+        replacement_number=newer.number,
+        by=officer_erin,
+        reason="HelixEHR 5.2 replaces 5.1",
+    )
+    old = reload(certificate)
+    assert old.status_reason == "HelixEHR 5.2 replaces 5.1"
+    verify = words(buyer.get(f"/verify/{certificate.number}"))
+    assert f"replaced by {newer.number}: HelixEHR 5.2 replaces 5.1" in verify
+    assert verify.count(f"replaced by {newer.number}") == 1
+    listed = buyer.get("/.well-known/opencas-status-list.json").json()["certificates"]
+    entry = next(e for e in listed if e["number"] == certificate.number)
+    assert entry["reason"] == "HelixEHR 5.2 replaces 5.1"
+    assert entry["superseded_by"] == newer.number
+
+
+def test_a_supersede_rechecks_the_replacement_under_lock(
+    certificate, issue_another, officer_erin, monkeypatch
+):
+    # Another officer withdraws the replacement between the form's lookup and the change:
+    # the supersede sees the locked, fresh row and refuses.
+    newer = issue_another("5.2")
+    real_change = lifecycle._change
+
+    def withdrawn_meanwhile(**kwargs):
+        if kwargs["action"] == "supersede":
+            lifecycle.certificate_withdraw(
+                certificate=reload(newer), by=officer_erin, reason="withdrawn meanwhile"
+            )
+        return real_change(**kwargs)
+
+    monkeypatch.setattr(lifecycle, "_change", withdrawn_meanwhile)
+    with pytest.raises(ActionRefused, match=f"{newer.number} is withdrawn"):
+        lifecycle.certificate_supersede(
+            certificate=certificate,
+            replacement_number=newer.number,
+            by=officer_erin,
+            reason="HelixEHR 5.2 replaces 5.1",
+        )
+    old = reload(certificate)
+    assert old.status == "active" and old.superseded_by is None
