@@ -226,6 +226,13 @@ def _apply(certificate: Certificate, copy: SignedCopy) -> None:
     certificate.pdf_key = copy.pdf_key
 
 
+def _discard_unless_committed(name: str) -> None:
+    """Delete a PDF written by a failed attempt, unless a committed certificate points at
+    that name (a concurrent attempt won and stored the same file): then it is theirs."""
+    if name and not Certificate.objects.filter(pdf=name).exists():
+        default_storage.delete(name)
+
+
 def _crash_point(name: str) -> None:
     """Die here, as a killed worker would (SIGKILL: no cleanup, no rollback handler), when
     OPENCAS_TEST_KILL_AT names this point. Only the killed-task test sets it."""
@@ -280,9 +287,9 @@ def certificate_issue(*, application_id: int) -> Certificate:
                 reason=f"issued for {certificate.application.reference}",
             )
     except BaseException:
-        # The row still says 'issuing' with no PDF: the file just written belongs to nobody.
-        if stored:
-            default_storage.delete(stored)
+        # The row still says 'issuing' with no PDF: the file just written belongs to nobody,
+        # unless a concurrent attempt committed the same name meanwhile.
+        _discard_unless_committed(stored)
         raise
     return certificate
 
@@ -327,8 +334,7 @@ def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Ce
 
             status_list_publish_on_commit()
     except BaseException:
-        if stored:
-            default_storage.delete(stored)
+        _discard_unless_committed(stored)
         raise
     return locked
 

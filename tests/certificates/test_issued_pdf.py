@@ -252,3 +252,16 @@ def test_a_phone_camera_reads_the_qr_and_a_second_jose_library_verifies_it(
     # The page the phone opens says the same.
     page = buyer.post("/verify/", {"qr": io.StringIO(text).read()}).content.decode()
     assert "<strong>Valid</strong>" in page
+
+
+def test_a_failed_attempt_never_deletes_the_pdf_a_committed_certificate_points_at(
+    certificate, settings
+):
+    # A losing concurrent attempt fails after storing under the winner's name: the cleanup
+    # leaves the committed certificate's file alone, and still removes a true orphan.
+    services._discard_unless_committed(certificate.pdf.name)
+    assert media_files(settings) == [certificate.pdf.name]
+    assert pdf_of(certificate).rstrip().endswith(b"%%EOF")
+    orphan = services.store_pdf_atomically(name="certificates/CAS-2026-999999.pdf", data=b"%PDF-")
+    services._discard_unless_committed(orphan)
+    assert media_files(settings) == [certificate.pdf.name]
