@@ -218,6 +218,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "certificates.tasks.publish_status_list",
             "schedule": CERTIFICATE_STATUS_LIST_VALIDITY_HOURS * 1800.0,
         },
+        "certificates-finish-pending": {
+            "task": "certificates.tasks.finish_pending_certificates",
+            "schedule": 900.0,
+        },
     }
 )
 

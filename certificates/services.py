@@ -138,9 +138,15 @@ def certificates_finish_pending() -> list[str]:
     pending = Application.objects.filter(state=Application.State.CERTIFIED).exclude(
         certificates__status__in=[s for s in Certificate.Status.values if s != "issuing"]
     )
-    return [
-        certificate_issue(application_id=pk).number for pk in pending.values_list("pk", flat=True)
-    ]
+    done = []
+    for pk in pending.order_by("pk").values_list("pk", flat=True):
+        try:
+            done.append(certificate_issue(application_id=pk).number)
+        except Exception:
+            # One broken case (a bad key file, a time-stamp authority down) must not keep the
+            # others waiting: log it, go on; the next run tries it again.
+            log.exception("issuing the certificate of application %s failed", pk)
+    return done
 
 
 def store_pdf_atomically(*, name: str, data: bytes) -> str:

@@ -265,3 +265,54 @@ def test_a_failed_attempt_never_deletes_the_pdf_a_committed_certificate_points_a
     orphan = services.store_pdf_atomically(name="certificates/CAS-2026-999999.pdf", data=b"%PDF-")
     services._discard_unless_committed(orphan)
     assert media_files(settings) == [certificate.pdf.name]
+
+
+def test_finishing_pending_cases_goes_on_past_a_failing_one(
+    make_application,
+    lab,
+    assessor_carol,
+    reviewer_dave,
+    officer_erin,
+    officer_frank,
+    monkeypatch,
+    caplog,
+    settings,
+):
+    from cas import services as cas_services
+    from certificates import tasks
+
+    monkeypatch.setattr(tasks.issue_certificate, "delay", lambda application_id: None)
+    granted = [
+        cas_services.application_grant(
+            application=make_application(
+                "decision_pending",
+                lab_org=lab,
+                recorder=assessor_carol,
+                reviewer=reviewer_dave,
+                officer=officer_erin,
+                version=version,
+            ),
+            by=officer_frank,
+        )
+        for version in ("7.0", "7.1")
+    ]
+    real_issue = services.certificate_issue
+
+    def first_fails(*, application_id):
+        if application_id == granted[0].pk:
+            raise OSError("disk full")
+        return real_issue(application_id=application_id)
+
+    monkeypatch.setattr(services, "certificate_issue", first_fails)
+    with caplog.at_level("ERROR", logger="opencas.certificates"):
+        done = tasks.finish_pending_certificates.delay().get()
+    assert len(done) == 1
+    assert Certificate.objects.get(number=done[0]).application_id == granted[1].pk
+    assert f"application {granted[0].pk} failed" in caplog.text and "disk full" in caplog.text
+
+    monkeypatch.setattr(services, "certificate_issue", real_issue)
+    (second,) = tasks.finish_pending_certificates.delay().get()
+    assert Certificate.objects.get(number=second).application_id == granted[0].pk
+    assert settings.CELERY_BEAT_SCHEDULE["certificates-finish-pending"]["task"] == (
+        "certificates.tasks.finish_pending_certificates"
+    )
