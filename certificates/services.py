@@ -130,6 +130,7 @@ def render_content(
         verify_url=verify_url(certificate.number),
         qr_text=qr_text,
         key_id=key_id,
+        jwks_url=f"{settings.SITE_URL}/.well-known/jwks.json",
     )
 
 

@@ -316,3 +316,40 @@ def test_finishing_pending_cases_goes_on_past_a_failing_one(
     assert settings.CELERY_BEAT_SCHEDULE["certificates-finish-pending"]["task"] == (
         "certificates.tasks.finish_pending_certificates"
     )
+
+
+def test_the_pdf_prints_the_full_address_of_the_published_keys(granted, settings):
+    settings.SITE_URL = "https://cas.example.org"
+    certificate = certificate_issue(application_id=granted.pk)
+    from pypdf import PdfReader
+
+    text = " ".join(PdfReader(io.BytesIO(pdf_of(certificate))).pages[0].extract_text().split())
+    assert "published keys at https://cas.example.org/.well-known/jwks.json" in text
+
+
+def test_production_settings_require_site_url(tmp_path):
+    import os
+    import sys
+
+    base = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env["SECRET_KEY"] = "a-production-secret-for-this-test-only"
+    run = subprocess.run(
+        [sys.executable, "-c", "import cas.settings"],
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0 and "SITE_URL is required in production" in run.stderr
+    env["SITE_URL"] = "https://cas.example.org"
+    run = subprocess.run(
+        [sys.executable, "-c", "import cas.settings"],
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
