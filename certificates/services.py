@@ -25,7 +25,7 @@ from cas.audit import audit_record
 from cas.errors import ActionRefused, Conflict
 from cas.models import Application
 from certificates import keys, signing
-from certificates.models import Certificate, NumberSequence, SigningKey
+from certificates.models import Certificate, NumberSequence, SigningKey, StatusList
 from certificates.pdf import CertificateContent, ScopeLine, qr_text_for, render_certificate_pdf
 
 log = logging.getLogger("opencas.certificates")
@@ -293,6 +293,11 @@ def certificate_issue(*, application_id: int) -> Certificate:
                 to_state=certificate.status,
                 reason=f"issued for {certificate.application.reference}",
             )
+            from certificates.status_list import status_list_publish_on_commit
+
+            if not StatusList.objects.exists():
+                # The first certificate: offline verifiers get a list to start from.
+                status_list_publish_on_commit()
     except BaseException:
         # The row still says 'issuing' with no PDF: the file just written belongs to nobody,
         # unless a concurrent attempt committed the same name meanwhile.

@@ -380,15 +380,16 @@ def test_it_never_withdraws_a_suspension_without_warning_the_vendor_first(
 
 
 def test_the_public_reason_of_a_supersede_is_the_officers_own_once(
-    certificate, issue_another, officer_erin, buyer
+    certificate, issue_another, officer_erin, buyer, django_capture_on_commit_callbacks
 ):
     newer = issue_another("5.2")
-    lifecycle.certificate_supersede(
-        certificate=certificate,
-        replacement_number=newer.number,
-        by=officer_erin,
-        reason="HelixEHR 5.2 replaces 5.1",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.certificate_supersede(
+            certificate=certificate,
+            replacement_number=newer.number,
+            by=officer_erin,
+            reason="HelixEHR 5.2 replaces 5.1",
+        )
     old = reload(certificate)
     assert old.status_reason == "HelixEHR 5.2 replaces 5.1"
     verify = words(buyer.get(f"/verify/{certificate.number}"))
