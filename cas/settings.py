@@ -33,6 +33,13 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # The public address printed on certificates and in QR codes.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if "SECRET_KEY" in os.environ and not os.environ.get("SITE_URL", "").strip():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SITE_URL is required in production (SECRET_KEY is set): it is the address printed "
+        "on every certificate and in its QR code, e.g. SITE_URL=https://cas.example.org"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -217,6 +224,10 @@ CELERY_BEAT_SCHEDULE.update(
         "certificates-status-list": {
             "task": "certificates.tasks.publish_status_list",
             "schedule": CERTIFICATE_STATUS_LIST_VALIDITY_HOURS * 1800.0,
+        },
+        "certificates-finish-pending": {
+            "task": "certificates.tasks.finish_pending_certificates",
+            "schedule": 900.0,
         },
     }
 )

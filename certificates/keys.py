@@ -16,12 +16,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cas.audit import audit_record
 from cas.errors import ActionRefused
 from certificates import signing
 from certificates.models import Certificate, SigningKey
@@ -160,41 +162,151 @@ def new_kid(purpose: str) -> str:
     return f"{purpose}-{timezone.now():%Y%m%d}-{secrets.token_hex(4)}"
 
 
-def create_key(*, purpose: str, retire_active: bool = True) -> SigningKey:
-    """Make a new active key of this purpose; the previous active one is retired.
+def embedded_mode() -> bool:
+    """Embedded (development) mode generates its own passphrase; production never does."""
+    return bool(settings.SIGNING_KEY_PASSPHRASE_GENERATE)
+
+
+def root_common_name() -> str:
+    development = " Development" if embedded_mode() else ""
+    return f"{settings.SCHEME_NAME}{development} Root CA"
+
+
+def _save_new(
+    *,
+    kid: str,
+    purpose: str,
+    private: bytes,
+    fields: dict,
+    retire_active: bool,
+    by,
+    action: str,
+    reason: str,
+) -> SigningKey:
+    _write_private(kid, private)
+    try:
+        with transaction.atomic():
+            retired: list[str] = []
+            if retire_active:
+                current = SigningKey.objects.select_for_update().filter(
+                    purpose=purpose, status=SigningKey.Status.ACTIVE
+                )
+                retired = list(current.values_list("kid", flat=True))
+                current.update(status=SigningKey.Status.RETIRED, retired_at=timezone.now())
+            key = SigningKey.objects.create(kid=kid, purpose=purpose, **fields)
+            if retired and not reason:
+                reason = f"replaces the retired key {', '.join(retired)}"
+            audit_record(obj=key, action=action, by=by, to_state=key.status, reason=reason)
+            return key
+    except BaseException:
+        # The row was not stored: its private half belongs to nobody.
+        _key_path(kid).unlink(missing_ok=True)
+        raise
+
+
+def scheme_root(*, by=None) -> tuple[SigningKey, bytes]:
+    """The scheme's lasting root CA, made once (audited) the first time a PDF key needs it.
+
+    Every PDF signing certificate is issued under it, so the published roots stay the same
+    across rotations and revocations of the PDF keys."""
+    root = SigningKey.objects.filter(
+        purpose=SigningKey.Purpose.ROOT, status=SigningKey.Status.ACTIVE
+    ).first()
+    if root is None:
+        cert_pem, key_pem = signing.generate_root_ca(
+            organisation=settings.SCHEME_NAME, common_name=root_common_name()
+        )
+        try:
+            root = import_root(cert_pem=cert_pem, key_pem=key_pem, by=by, imported=False)
+        except IntegrityError:
+            # Another worker made the root at the same moment: use theirs.
+            root = SigningKey.objects.get(
+                purpose=SigningKey.Purpose.ROOT, status=SigningKey.Status.ACTIVE
+            )
+    return root, _read_private(root)
+
+
+def import_root(*, cert_pem: bytes, key_pem: bytes, by=None, imported: bool = True) -> SigningKey:
+    """Store a root CA (an operator's own, or a new one) as the scheme root; refuses if one
+    exists already, so the published roots never change under the verifiers' feet."""
+    try:
+        signing.check_root_ca(cert_pem=cert_pem, key_pem=key_pem)
+    except ValueError as exc:
+        raise ActionRefused(str(exc)) from exc
+    if SigningKey.objects.filter(
+        purpose=SigningKey.Purpose.ROOT, status=SigningKey.Status.ACTIVE
+    ).exists():
+        raise ActionRefused("A scheme root CA exists already: it is kept for good.")
+    kid = new_kid(SigningKey.Purpose.ROOT)
+    text = cert_pem.decode()
+    return _save_new(
+        kid=kid,
+        purpose=SigningKey.Purpose.ROOT,
+        private=key_pem,
+        fields={"certificate_pem": text, "root_certificate_pem": text},
+        retire_active=False,
+        by=by,
+        action="create",
+        reason="scheme root CA imported by the operator" if imported else "scheme root CA",
+    )
+
+
+def create_key(
+    *, purpose: str, retire_active: bool = True, by=None, action: str = "create", reason: str = ""
+) -> SigningKey:
+    """Make a new active key of this purpose (audited); the previous active one is retired
+    and named in the audit entry.
 
     With retire_active=False an existing active key makes this fail (IntegrityError), which
     is how two workers making the first key at the same moment end up with one.
     """
-    if purpose not in SigningKey.Purpose.values:
+    if purpose not in (SigningKey.Purpose.JWS, SigningKey.Purpose.PDF):
         raise ActionRefused(f"Unknown key purpose {purpose!r}: use jws or pdf.")
     kid = new_kid(purpose)
     if purpose == SigningKey.Purpose.JWS:
         private = signing.generate_ed25519_private_pem()
         fields = {"public_jwk": signing.public_jwk(private_pem=private, kid=kid)}
     else:
-        pki = signing.generate_dev_pki()
-        private = pki.issuing_key_pem
+        root, root_key = scheme_root(by=by)
+        cert_pem, private = signing.issue_signing_certificate(
+            root_cert_pem=root.certificate_pem.encode(),
+            root_key_pem=root_key,
+            organisation=settings.SCHEME_NAME,
+        )
         fields = {
-            "certificate_pem": pki.issuing_cert_pem.decode(),
-            "root_certificate_pem": pki.root_cert_pem.decode(),
+            "certificate_pem": cert_pem.decode(),
+            "root_certificate_pem": root.certificate_pem,
         }
-    _write_private(kid, private)
-    with transaction.atomic():
-        if retire_active:
-            SigningKey.objects.select_for_update().filter(
-                purpose=purpose, status=SigningKey.Status.ACTIVE
-            ).update(status=SigningKey.Status.RETIRED, retired_at=timezone.now())
-        return SigningKey.objects.create(kid=kid, purpose=purpose, **fields)
+    return _save_new(
+        kid=kid,
+        purpose=purpose,
+        private=private,
+        fields=fields,
+        retire_active=retire_active,
+        by=by,
+        action=action,
+        reason=reason,
+    )
 
 
 def _active(purpose: str) -> SigningKey:
     key = SigningKey.objects.filter(purpose=purpose, status=SigningKey.Status.ACTIVE).first()
     if key is not None:
         return key
+    if not embedded_mode():
+        # Production: keys are made by an operator through the audited command, never as a
+        # side effect of issuing or of a page view.
+        raise KeyStoreError(
+            f"No active {purpose} signing key: run `python manage.py signing_keys create` "
+            "(with the key passphrase configured) before issuing certificates."
+        )
     try:
         with transaction.atomic():
-            return create_key(purpose=purpose, retire_active=False)
+            return create_key(
+                purpose=purpose,
+                retire_active=False,
+                reason="first key, made on first use (embedded mode)",
+            )
     except IntegrityError:
         # Another worker made the first key at the same moment: use theirs.
         return SigningKey.objects.get(purpose=purpose, status=SigningKey.Status.ACTIVE)
@@ -238,10 +350,28 @@ def verification_jwks() -> dict:
 
 
 def trusted_pdf_roots() -> list[bytes]:
-    keys = SigningKey.objects.filter(purpose=SigningKey.Purpose.PDF).exclude(
+    """The scheme root first, then any older root still behind an unrevoked PDF key (keys
+    made before the lasting root existed), each once."""
+    roots = SigningKey.objects.filter(purpose=SigningKey.Purpose.ROOT).exclude(
         status=SigningKey.Status.REVOKED
     )
-    return [key.root_certificate_pem.encode() for key in keys.order_by("created_at")]
+    pdf = SigningKey.objects.filter(purpose=SigningKey.Purpose.PDF).exclude(
+        status=SigningKey.Status.REVOKED
+    )
+    pems: list[str] = [key.certificate_pem for key in roots.order_by("created_at")]
+    pems += [key.root_certificate_pem for key in pdf.order_by("created_at")]
+    return [pem.encode() for pem in dict.fromkeys(pems) if pem]
+
+
+def pdf_key_for_certificate(cert_sha256: str) -> SigningKey | None:
+    """The PDF key whose signing certificate (DER) has this SHA-256, if it is ours."""
+    for key in SigningKey.objects.filter(purpose=SigningKey.Purpose.PDF):
+        der = x509.load_pem_x509_certificate(key.certificate_pem.encode()).public_bytes(
+            serialization.Encoding.DER
+        )
+        if hashlib.sha256(der).hexdigest() == cert_sha256:
+            return key
+    return None
 
 
 def trusted_tsa_roots() -> list[bytes]:

@@ -62,18 +62,28 @@ def _change(
     reason: str,
     allowed: rules.Predicate | None,
     not_allowed: str = "",
-    check: Callable[[Certificate], None] | None = None,
+    check: Callable[..., None] | None = None,
     kwargs: dict | None = None,
+    also_lock: Certificate | None = None,
 ) -> Certificate:
     """Lock, check who and what, transition, save, audit, then mail and re-sign the status
-    list on commit. `allowed` is None for the scheduler, which acts as the system."""
+    list on commit. `allowed` is None for the scheduler, which acts as the system.
+
+    With also_lock (a supersede's replacement), both rows are locked in primary-key order
+    (so two officers crossing supersedes cannot deadlock) and `check` gets the fresh locked
+    copy of the other row as its second argument."""
     expected = certificate.status
     with transaction.atomic():
-        locked = (
-            Certificate.objects.select_for_update()
+        pks = sorted({certificate.pk, also_lock.pk} if also_lock else {certificate.pk})
+        rows = {
+            row.pk: row
+            for row in Certificate.objects.select_for_update()
             .select_related("application__vendor")
-            .get(pk=certificate.pk)
-        )
+            .filter(pk__in=pks)
+            .order_by("pk")
+        }
+        locked = rows[certificate.pk]
+        other = rows.get(also_lock.pk) if also_lock else None
         method = getattr(locked, action)
         if locked.status != expected or not can_proceed(method):
             raise Conflict(
@@ -83,7 +93,9 @@ def _change(
         if allowed is not None and not allowed.test(by, locked):
             raise NotAllowed(not_allowed)
         if check is not None:
-            check(locked)
+            check(locked, other) if also_lock else check(locked)
+        if other is not None:
+            kwargs = {**(kwargs or {}), "replacement": other}
         from_state = locked.status
         method(at=timezone.now(), reason=reason, **(kwargs or {}))
         locked.save()
@@ -166,7 +178,8 @@ def certificate_supersede(
     if replacement is None:
         raise ActionRefused(f"No issued certificate {number or '(none given)'} to replace it.")
 
-    def check(locked: Certificate) -> None:
+    def check(locked: Certificate, replacement: Certificate) -> None:
+        # `replacement` is the row as locked now, not as read before the transaction.
         if replacement.pk == locked.pk:
             raise ActionRefused("A certificate cannot replace itself.")
         if replacement.status != Certificate.Status.ACTIVE:
@@ -184,11 +197,12 @@ def certificate_supersede(
         certificate=certificate,
         action="supersede",
         by=by,
-        reason=f"replaced by {replacement.number}: {reason}",
+        # Only the officer's reason: the pages and the status list name the replacement.
+        reason=reason,
         allowed=permissions.can_supersede,
         not_allowed=OFFICERS_ONLY,
         check=check,
-        kwargs={"replacement": replacement},
+        also_lock=replacement,
     )
 
 
@@ -224,7 +238,11 @@ def suspension_deadline(certificate: Certificate) -> dt.datetime | None:
 
 
 def suspensions_resolve_overdue() -> dict[str, list[str]]:
-    """Warn the vendor ahead of the deadline once; withdraw a suspension past it."""
+    """Warn the vendor ahead of the deadline once; withdraw a suspension past it.
+
+    Never withdraw without the warning: a suspension found past its deadline unwarned (beat
+    was down, or the settings shortened the period) is warned now, and withdrawn no earlier
+    than the warning period after that mail."""
     now = timezone.now()
     warn_ahead = dt.timedelta(days=settings.CERTIFICATE_SUSPENSION_WARNING_DAYS)
     warned, withdrawn = [], []
@@ -233,7 +251,10 @@ def suspensions_resolve_overdue() -> dict[str, list[str]]:
         deadline = suspension_deadline(certificate)
         if deadline is None:
             continue
-        if now >= deadline:
+        warned_at = certificate.withdrawal_warned_at
+        if warned_at is not None:
+            if now < max(deadline, warned_at + warn_ahead):
+                continue
             try:
                 _change(
                     certificate=certificate,
@@ -249,7 +270,7 @@ def suspensions_resolve_overdue() -> dict[str, list[str]]:
             except Conflict:
                 continue
             withdrawn.append(certificate.number)
-        elif now >= deadline - warn_ahead and certificate.withdrawal_warned_at is None:
+        elif now >= deadline - warn_ahead:
             with transaction.atomic():
                 locked = Certificate.objects.select_for_update().get(pk=certificate.pk)
                 if locked.status != Certificate.Status.SUSPENDED or locked.withdrawal_warned_at:
@@ -259,7 +280,7 @@ def suspensions_resolve_overdue() -> dict[str, list[str]]:
                 _tell_vendor(
                     locked,
                     template="certificate_withdrawal_warning",
-                    deadline=f"{deadline:%Y-%m-%d}",
+                    deadline=f"{max(deadline, now + warn_ahead):%Y-%m-%d}",
                 )
             warned.append(certificate.number)
     return {"warned": warned, "withdrawn": withdrawn}

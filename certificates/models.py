@@ -12,6 +12,7 @@ class SigningKey(models.Model):
     class Purpose(models.TextChoices):
         JWS = "jws", "QR payload (Ed25519 JWS)"
         PDF = "pdf", "PDF signature (ECDSA P-256, X.509)"
+        ROOT = "root", "Scheme root CA (issues the PDF signing certificates)"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"

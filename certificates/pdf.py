@@ -54,6 +54,8 @@ class CertificateContent:
     verify_url: str
     qr_text: str
     key_id: str
+    # The full address of the published keys (SITE_URL/.well-known/jwks.json).
+    jwks_url: str = "/.well-known/jwks.json"
 
 
 def qr_text_for(*, base_url: str, token: str) -> str:
@@ -167,7 +169,7 @@ def render_certificate_pdf(*, content: CertificateContent) -> bytes:
         f"Check this certificate online at {c.verify_url}. This PDF is digitally signed "
         "(PAdES); any change to the file invalidates the signature. The QR code carries a "
         "signed payload with the certificate's essential data, which can be verified offline "
-        f"with the published keys at /.well-known/jwks.json (key ID {c.key_id})."
+        f"with the published keys at {c.jwks_url} (key ID {c.key_id})."
     )
     story = [
         Paragraph(TITLE, title),

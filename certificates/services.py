@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from cas.audit import audit_record
 from cas.errors import ActionRefused, Conflict
 from cas.models import Application
 from certificates import keys, signing
-from certificates.models import Certificate, NumberSequence, SigningKey
+from certificates.models import Certificate, NumberSequence, SigningKey, StatusList
 from certificates.pdf import CertificateContent, ScopeLine, qr_text_for, render_certificate_pdf
 
 log = logging.getLogger("opencas.certificates")
@@ -129,6 +130,7 @@ def render_content(
         verify_url=verify_url(certificate.number),
         qr_text=qr_text,
         key_id=key_id,
+        jwks_url=f"{settings.SITE_URL}/.well-known/jwks.json",
     )
 
 
@@ -137,9 +139,15 @@ def certificates_finish_pending() -> list[str]:
     pending = Application.objects.filter(state=Application.State.CERTIFIED).exclude(
         certificates__status__in=[s for s in Certificate.Status.values if s != "issuing"]
     )
-    return [
-        certificate_issue(application_id=pk).number for pk in pending.values_list("pk", flat=True)
-    ]
+    done = []
+    for pk in pending.order_by("pk").values_list("pk", flat=True):
+        try:
+            done.append(certificate_issue(application_id=pk).number)
+        except Exception:
+            # One broken case (a bad key file, a time-stamp authority down) must not keep the
+            # others waiting: log it, go on; the next run tries it again.
+            log.exception("issuing the certificate of application %s failed", pk)
+    return done
 
 
 def store_pdf_atomically(*, name: str, data: bytes) -> str:
@@ -225,6 +233,20 @@ def _apply(certificate: Certificate, copy: SignedCopy) -> None:
     certificate.pdf_key = copy.pdf_key
 
 
+def _discard_unless_committed(name: str) -> None:
+    """Delete a PDF written by a failed attempt, unless a committed certificate points at
+    that name (a concurrent attempt won and stored the same file): then it is theirs."""
+    if name and not Certificate.objects.filter(pdf=name).exists():
+        default_storage.delete(name)
+
+
+def _crash_point(name: str) -> None:
+    """Die here, as a killed worker would (SIGKILL: no cleanup, no rollback handler), when
+    OPENCAS_TEST_KILL_AT names this point. Only the killed-task test sets it."""
+    if os.environ.get("OPENCAS_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def certificate_issue(*, application_id: int) -> Certificate:
     """Issue the certificate of a granted case. Safe to run twice, and to rerun after a crash:
     the number is allocated once, and a certificate left 'issuing' is finished by the rerun."""
@@ -259,6 +281,7 @@ def certificate_issue(*, application_id: int) -> Certificate:
                 status_line="Active when issued: check the current status online",
             )
             stored = copy.pdf_name
+            _crash_point("after_pdf_stored")
             _apply(certificate, copy)
             certificate.activate(at=timezone.now())
             certificate.save()
@@ -270,10 +293,15 @@ def certificate_issue(*, application_id: int) -> Certificate:
                 to_state=certificate.status,
                 reason=f"issued for {certificate.application.reference}",
             )
+            from certificates.status_list import status_list_publish_on_commit
+
+            if not StatusList.objects.exists():
+                # The first certificate: offline verifiers get a list to start from.
+                status_list_publish_on_commit()
     except BaseException:
-        # The row still says 'issuing' with no PDF: the file just written belongs to nobody.
-        if stored:
-            default_storage.delete(stored)
+        # The row still says 'issuing' with no PDF: the file just written belongs to nobody,
+        # unless a concurrent attempt committed the same name meanwhile.
+        _discard_unless_committed(stored)
         raise
     return certificate
 
@@ -318,8 +346,7 @@ def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Ce
 
             status_list_publish_on_commit()
     except BaseException:
-        if stored:
-            default_storage.delete(stored)
+        _discard_unless_committed(stored)
         raise
     return locked
 
@@ -350,14 +377,22 @@ def signing_keys_rotate(*, purposes: list[str], by=None) -> list[SigningKey]:
 
     made = []
     for purpose in purposes:
-        key = keys.create_key(purpose=purpose)
         with transaction.atomic():
-            audit_record(obj=key, action="rotate", by=by, to_state=key.status)
+            # The audit entry (in create_key's transaction) names the retired key.
+            key = keys.create_key(purpose=purpose, by=by, action="rotate")
             if purpose == SigningKey.Purpose.JWS:
                 # Re-sign the status list with the new key: the old one may leave the JWKS.
                 status_list_publish_on_commit()
         made.append(key)
     return made
+
+
+def scheme_root_import(*, cert_pem: bytes, key_pem: bytes, by=None) -> SigningKey:
+    """Use an operator's own root CA for the PDF signing certificates (before the first
+    PDF key exists); the private key goes into the key store encrypted, the import is
+    audited."""
+    with transaction.atomic():
+        return keys.import_root(cert_pem=cert_pem, key_pem=key_pem, by=by)
 
 
 def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, int]:
@@ -371,6 +406,11 @@ def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, i
             raise ActionRefused(f"No signing key {kid!r}: see `manage.py signing_keys list`.")
         if key.status == SigningKey.Status.REVOKED:
             raise Conflict(f"The key {kid} is already revoked.")
+        if key.purpose == SigningKey.Purpose.ROOT:
+            raise ActionRefused(
+                f"{kid} is the scheme root CA: it is not revoked with the signing keys. "
+                "Revoke the PDF signing key instead, or replace the root with a new deployment."
+            )
         was_active = key.status == SigningKey.Status.ACTIVE
         from_state = key.status
         key.status = SigningKey.Status.REVOKED
@@ -388,12 +428,11 @@ def signing_key_revoke(*, kid: str, reason: str, by=None) -> tuple[SigningKey, i
         affected = Certificate.objects.key_revoked().filter(Q(jws_key=key) | Q(pdf_key=key)).count()
         if was_active:
             # Issuance goes on under a new key; the status list below is signed with it.
-            replacement = keys.create_key(purpose=key.purpose, retire_active=False)
-            audit_record(
-                obj=replacement,
-                action="rotate",
+            keys.create_key(
+                purpose=key.purpose,
+                retire_active=False,
                 by=by,
-                to_state=replacement.status,
+                action="rotate",
                 reason=f"replaces the revoked key {key.kid}",
             )
         from certificates.status_list import status_list_publish_on_commit
@@ -501,6 +540,10 @@ def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
         tsa_roots_pem=keys.trusted_tsa_roots(),
     )
     key = certificate.pdf_key if certificate is not None else None
+    if key is None and signature.signing_cert_sha256:
+        # Every PDF key shares the scheme root: a copy signed by a revoked key is found by
+        # its signing certificate.
+        key = keys.pdf_key_for_certificate(signature.signing_cert_sha256)
     if key is not None and key.status == SigningKey.Status.REVOKED and signature.intact:
         signature = replace(
             signature,

@@ -68,16 +68,20 @@ def _key_usage(**flags: bool) -> x509.KeyUsage:
     return x509.KeyUsage(**{name: flags.get(name, False) for name in names})
 
 
-def generate_dev_pki(
-    *, organisation: str = "OpenCAS Development", valid_days: int = 3650
-) -> DevPKI:
+def _pem_private(key) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def generate_root_ca(*, organisation: str, common_name: str, valid_days: int = 7300) -> tuple:
+    """A self-signed ECDSA P-256 root CA: (certificate PEM, clear private key PEM)."""
     # Back-date a little so freshly issued certs are valid on hosts with slightly skewed clocks.
     not_before = datetime.now(tz=UTC) - timedelta(hours=1)
-    not_after = not_before + timedelta(days=valid_days)
-
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = _name(organisation=organisation, common_name=f"{organisation} Root CA")
-    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root_name = _name(organisation=organisation, common_name=common_name)
     root_cert = (
         x509.CertificateBuilder()
         .subject_name(root_name)
@@ -85,18 +89,54 @@ def generate_dev_pki(
         .public_key(root_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        .not_valid_after(not_before + timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(root_ski, critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
+        )
         .sign(root_key, hashes.SHA256())
     )
+    return root_cert.public_bytes(serialization.Encoding.PEM), _pem_private(root_key)
 
+
+def check_root_ca(*, cert_pem: bytes, key_pem: bytes) -> None:
+    """Refuse (ValueError) a root that is not a CA certificate matching its private key."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise ValueError("The CA certificate is not a PEM X.509 certificate.") from exc
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("The CA key is not an unencrypted PEM private key.") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError("The CA key must be an ECDSA P-256 key.")
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        raise ValueError("The CA key does not belong to the CA certificate.")
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise ValueError("The CA certificate is not a certificate authority (BasicConstraints).")
+
+
+def issue_signing_certificate(
+    *, root_cert_pem: bytes, root_key_pem: bytes, organisation: str, valid_days: int = 3650
+) -> tuple[bytes, bytes]:
+    """A new ECDSA P-256 document-signing key and its certificate issued by the root:
+    (certificate PEM, clear private key PEM)."""
+    root_cert = x509.load_pem_x509_certificate(root_cert_pem)
+    root_key = serialization.load_pem_private_key(root_key_pem, password=None)
+    not_before = datetime.now(tz=UTC) - timedelta(hours=1)
+    not_after = min(not_before + timedelta(days=valid_days), root_cert.not_valid_after_utc)
     issuing_key = ec.generate_private_key(ec.SECP256R1())
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
     issuing_cert = (
         x509.CertificateBuilder()
         .subject_name(_name(organisation=organisation, common_name="OpenCAS Certificate Signing"))
-        .issuer_name(root_name)
+        .issuer_name(root_cert.subject)
         .public_key(issuing_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
@@ -112,15 +152,24 @@ def generate_dev_pki(
         )
         .sign(root_key, hashes.SHA256())
     )
+    return issuing_cert.public_bytes(serialization.Encoding.PEM), _pem_private(issuing_key)
 
-    pem = serialization.Encoding.PEM
-    return DevPKI(
-        root_cert_pem=root_cert.public_bytes(pem),
-        issuing_cert_pem=issuing_cert.public_bytes(pem),
-        issuing_key_pem=issuing_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+
+def generate_dev_pki(
+    *, organisation: str = "OpenCAS Development", valid_days: int = 3650
+) -> DevPKI:
+    """A throw-away root and signing certificate (tests and benchmarks only; the scheme's
+    lasting root lives in the key store, see certificates.keys)."""
+    root_cert_pem, root_key_pem = generate_root_ca(
+        organisation=organisation, common_name=f"{organisation} Root CA", valid_days=valid_days
     )
+    cert_pem, key_pem = issue_signing_certificate(
+        root_cert_pem=root_cert_pem,
+        root_key_pem=root_key_pem,
+        organisation=organisation,
+        valid_days=valid_days,
+    )
+    return DevPKI(root_cert_pem=root_cert_pem, issuing_cert_pem=cert_pem, issuing_key_pem=key_pem)
 
 
 # --------------------------------------------------------------------------- JWS (QR payload)
@@ -238,6 +287,8 @@ class PdfSignatureVerdict:
     covers_whole_file: bool = False
     # PAdES B-T: the time an independent time-stamp authority vouches for.
     timestamped_at: datetime | None = None
+    # SHA-256 of the signing certificate (DER), so the caller can spot a revoked key.
+    signing_cert_sha256: str = ""
 
 
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
@@ -278,6 +329,13 @@ def _signer_name(status: Any) -> str:
         return str(subject.native.get("common_name") or subject.human_friendly)
     except Exception:
         return "an unknown signer"
+
+
+def _cert_digest(status: Any) -> str:
+    try:
+        return hashlib.sha256(status.signing_cert.dump()).hexdigest()
+    except Exception:
+        return ""
 
 
 def _timestamp_time(status: Any) -> datetime | None:
@@ -340,6 +398,7 @@ def verify_pdf_signature(
         "trusted": bool(status.trusted),
         "covers_whole_file": whole,
         "timestamped_at": _timestamp_time(status),
+        "signing_cert_sha256": _cert_digest(status),
     }
     if not (status.intact and status.valid):
         return modified(tampered, **facts)

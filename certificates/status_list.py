@@ -1,7 +1,8 @@
 """The signed status list: every certificate that is not active, for offline verifiers.
 
-Regenerated (and stored) after every status change commits, and re-signed by Celery beat
-before it lapses, so the public URL serves a stored document without recomputing it.
+Regenerated (and stored) after every status change commits, after a JWS key rotation and
+after the first issuance, and re-signed by Celery beat before it lapses, so the public URL
+serves a stored document and never signs on a request.
 """
 
 from __future__ import annotations
@@ -88,15 +89,8 @@ def status_list_publish_on_commit() -> None:
     transaction.on_commit(publish)
 
 
-def status_list_current() -> StatusList:
-    """The stored list; a fresh one only if none was ever made or the last one lapsed
-    (beat keeps it fresh, so this is the exception)."""
-    latest = StatusList.objects.select_related("key").first()
-    # Signed by a key that is no longer the active one (rotated or revoked): that key may
-    # have left the JWKS, so the list would not verify any more.
-    stale = (
-        latest is None
-        or latest.valid_until <= timezone.now()
-        or latest.key.status != latest.key.Status.ACTIVE
-    )
-    return status_list_publish() if stale else latest
+def status_list_current() -> StatusList | None:
+    """The last stored list, as it is: a page view never signs or writes anything. Lists are
+    signed only after a status change commits and by beat (publish_status_list); None until
+    the first one exists."""
+    return StatusList.objects.first()

@@ -31,3 +31,11 @@ def withdraw_overdue_suspensions() -> dict[str, list[str]]:
     from certificates.lifecycle import suspensions_resolve_overdue
 
     return suspensions_resolve_overdue()
+
+
+@shared_task(acks_late=True)
+def finish_pending_certificates() -> list[str]:
+    """Beat: issue the certificates of granted cases whose issuance task failed or died."""
+    from certificates.services import certificates_finish_pending
+
+    return certificates_finish_pending()

@@ -178,6 +178,8 @@ def jwks(request: HttpRequest) -> JsonResponse:
 def status_list_jws(request: HttpRequest) -> HttpResponse:
     """The signed status list, as stored after the last change (compact JWS)."""
     current = status_list_current()
+    if current is None:
+        return _no_status_list()
     return HttpResponse(current.jws, content_type="application/jose")
 
 
@@ -185,7 +187,20 @@ def status_list_jws(request: HttpRequest) -> HttpResponse:
 def status_list_json(request: HttpRequest) -> HttpResponse:
     """The same document unsigned, for people; verifiers should use the .jws."""
     current = status_list_current()
+    if current is None:
+        return _no_status_list()
     return HttpResponse(current.document, content_type="application/json")
+
+
+def _no_status_list() -> HttpResponse:
+    response = HttpResponse(
+        "No status list has been published yet: it is signed after the first certificate is "
+        "issued or changes status. Try again in a few minutes.\n",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "300"
+    return response
 
 
 @cache_control(public=True, max_age=3600)

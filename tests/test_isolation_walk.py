@@ -272,6 +272,10 @@ def test_lists_never_show_a_foreign_case(
         client = client_for(user) if user else Client()
         for route in routes:
             response = client.get("/" + route)
+            if response.status_code == 503 and "opencas-status-list" in route:
+                # By design before the first list is signed (a GET never signs one).
+                assert b"No status list has been published yet" in response.content
+                continue
             assert response.status_code < 500, (user, route)
             body = response.content.decode(errors="replace")
             for secret in secrets:

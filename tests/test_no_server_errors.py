@@ -82,6 +82,10 @@ def test_it_never_answers_500_and_hides_foreign_cases(
                 # GETs carry a hostile search too (the registry searches JSON on PostgreSQL).
                 query = data if method == "post" else {"q": "Helix' %_\\", "number": "x"}
                 response = getattr(client, method)(url, query)
+                if response.status_code == 503 and "opencas-status-list" in url:
+                    # By design before the first list is signed (a GET never signs one).
+                    assert b"No status list has been published yet" in response.content
+                    continue
                 assert response.status_code < 500, (user, method, url, response.status_code)
                 if user in (vendor_bob, outsider_assessor) and "applications/<int:pk>" in route:
                     # 405 (GET on a POST-only action) answers alike for every id: no leak.

@@ -59,4 +59,7 @@ def test_it_issues_concurrently_granted_cases_with_distinct_numbers_and_pdfs(
     assert len({c.pdf_sha256 for c in certificates}) == 4
     assert {o.number for o in outcomes} == {c.number for c in certificates}
     # One key of each purpose, though eight workers needed one at the same moment.
-    assert SigningKey.objects.filter(status="active").count() == 2
+    # (and one scheme root CA under which the PDF key was issued).
+    active = SigningKey.objects.filter(status="active").order_by("purpose")
+    assert [k.purpose for k in active] == ["jws", "pdf", "root"]
+    assert SigningKey.objects.count() == 3

@@ -20,7 +20,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from django.db import transaction
 from jwcrypto import jwk, jws
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
@@ -79,26 +78,7 @@ def test_it_removes_the_written_pdf_when_the_issuance_rolls_back(granted, settin
     assert certificate.status == "issuing" and not certificate.pdf and not certificate.jws
 
 
-def test_it_replaces_its_own_earlier_file_when_a_killed_issuance_is_rerun(
-    granted, settings, monkeypatch
-):
-    # A worker killed between writing the file and committing leaves the file behind:
-    # the rerun writes to the same name, so exactly one PDF remains.
-    real_save = Certificate.save
-
-    def killed(self, *args, **kwargs):
-        if self.status == "active":
-            raise SystemExit("worker killed")
-        return real_save(self, *args, **kwargs)
-
-    monkeypatch.setattr(Certificate, "save", killed)
-    monkeypatch.setattr(transaction, "on_commit", lambda *a, **k: None)
-    with pytest.raises(SystemExit):
-        certificate_issue(application_id=granted.pk)
-    monkeypatch.undo()
-    certificate = certificate_issue(application_id=granted.pk)
-    assert media_files(settings) == [f"certificates/{certificate.number}.pdf"]
-    assert Certificate.objects.count() == 1
+# A real SIGKILL between storing the PDF and committing: see test_killed_issuance.py.
 
 
 # --------------------------------------------------------------------------- PAdES B-T
@@ -272,3 +252,104 @@ def test_a_phone_camera_reads_the_qr_and_a_second_jose_library_verifies_it(
     # The page the phone opens says the same.
     page = buyer.post("/verify/", {"qr": io.StringIO(text).read()}).content.decode()
     assert "<strong>Valid</strong>" in page
+
+
+def test_a_failed_attempt_never_deletes_the_pdf_a_committed_certificate_points_at(
+    certificate, settings
+):
+    # A losing concurrent attempt fails after storing under the winner's name: the cleanup
+    # leaves the committed certificate's file alone, and still removes a true orphan.
+    services._discard_unless_committed(certificate.pdf.name)
+    assert media_files(settings) == [certificate.pdf.name]
+    assert pdf_of(certificate).rstrip().endswith(b"%%EOF")
+    orphan = services.store_pdf_atomically(name="certificates/CAS-2026-999999.pdf", data=b"%PDF-")
+    services._discard_unless_committed(orphan)
+    assert media_files(settings) == [certificate.pdf.name]
+
+
+def test_finishing_pending_cases_goes_on_past_a_failing_one(
+    make_application,
+    lab,
+    assessor_carol,
+    reviewer_dave,
+    officer_erin,
+    officer_frank,
+    monkeypatch,
+    caplog,
+    settings,
+):
+    from cas import services as cas_services
+    from certificates import tasks
+
+    monkeypatch.setattr(tasks.issue_certificate, "delay", lambda application_id: None)
+    granted = [
+        cas_services.application_grant(
+            application=make_application(
+                "decision_pending",
+                lab_org=lab,
+                recorder=assessor_carol,
+                reviewer=reviewer_dave,
+                officer=officer_erin,
+                version=version,
+            ),
+            by=officer_frank,
+        )
+        for version in ("7.0", "7.1")
+    ]
+    real_issue = services.certificate_issue
+
+    def first_fails(*, application_id):
+        if application_id == granted[0].pk:
+            raise OSError("disk full")
+        return real_issue(application_id=application_id)
+
+    monkeypatch.setattr(services, "certificate_issue", first_fails)
+    with caplog.at_level("ERROR", logger="opencas.certificates"):
+        done = tasks.finish_pending_certificates.delay().get()
+    assert len(done) == 1
+    assert Certificate.objects.get(number=done[0]).application_id == granted[1].pk
+    assert f"application {granted[0].pk} failed" in caplog.text and "disk full" in caplog.text
+
+    monkeypatch.setattr(services, "certificate_issue", real_issue)
+    (second,) = tasks.finish_pending_certificates.delay().get()
+    assert Certificate.objects.get(number=second).application_id == granted[0].pk
+    assert settings.CELERY_BEAT_SCHEDULE["certificates-finish-pending"]["task"] == (
+        "certificates.tasks.finish_pending_certificates"
+    )
+
+
+def test_the_pdf_prints_the_full_address_of_the_published_keys(granted, settings):
+    settings.SITE_URL = "https://cas.example.org"
+    certificate = certificate_issue(application_id=granted.pk)
+    from pypdf import PdfReader
+
+    text = " ".join(PdfReader(io.BytesIO(pdf_of(certificate))).pages[0].extract_text().split())
+    assert "published keys at https://cas.example.org/.well-known/jwks.json" in text
+
+
+def test_production_settings_require_site_url(tmp_path):
+    import os
+    import sys
+
+    base = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env["SECRET_KEY"] = "a-production-secret-for-this-test-only"
+    run = subprocess.run(
+        [sys.executable, "-c", "import cas.settings"],
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0 and "SITE_URL is required in production" in run.stderr
+    env["SITE_URL"] = "https://cas.example.org"
+    run = subprocess.run(
+        [sys.executable, "-c", "import cas.settings"],
+        cwd=base,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr

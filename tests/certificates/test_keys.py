@@ -58,7 +58,7 @@ def upload(client, data: bytes) -> str:
 
 def test_it_never_stores_a_private_key_in_clear(certificate, settings):
     files = key_files(settings)
-    assert len(files) == 2  # one Ed25519 (QR), one P-256 (PDF)
+    assert len(files) == 3  # one Ed25519 (QR), one P-256 (PDF), the P-256 scheme root CA
     for path in files:
         data = path.read_bytes()
         assert data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
@@ -147,7 +147,8 @@ def test_it_creates_lists_and_rotates_keys(db, settings):
     listing = signing_keys("list")
     assert f"{first['jws']}" in listing and "retired" in listing
     assert re.search(rf"{new_jws.kid}\s+jws\s+active\s+0\s+0\s+in JWKS", listing)
-    assert AuditEntry.objects.filter(object_type="certificates.signingkey").count() == 3
+    # The scheme root CA, the first jws and pdf keys, the rotated jws key.
+    assert AuditEntry.objects.filter(object_type="certificates.signingkey").count() == 4
 
 
 def test_it_refuses_to_revoke_an_unknown_key_or_without_a_reason(db):

@@ -10,6 +10,7 @@ import time_machine
 from django.utils import timezone
 from support import client_for, page_text
 
+from cas.errors import ActionRefused
 from cas.models import AuditEntry
 from certificates import lifecycle
 from certificates.models import Certificate
@@ -340,3 +341,88 @@ def test_it_answers_garbage_with_a_refusal_never_a_500_and_changes_nothing(
     )
     assert reload(certificate).status == "active"
     assert [h[0] for h in history(certificate)] == ["allocate", "issue"]
+
+
+def test_it_never_withdraws_a_suspension_without_warning_the_vendor_first(
+    certificate,
+    officer_erin,
+    vendor_alice,
+    settings,
+    django_capture_on_commit_callbacks,
+    mailoutbox,
+):
+    # Beat was down through the warning window: the first run is already past the deadline.
+    settings.CERTIFICATE_SUSPENSION_MAX_DAYS = 30
+    settings.CERTIFICATE_SUSPENSION_WARNING_DAYS = 7
+    start = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        suspended = lifecycle.certificate_suspend(
+            certificate=certificate, by=officer_erin, reason="Open nonconformity NC-12"
+        )
+    mailoutbox.clear()
+
+    def run_on(day: dt.datetime) -> dict:
+        with time_machine.travel(day, tick=False), django_capture_on_commit_callbacks(execute=True):
+            return withdraw_overdue_suspensions.delay().get()
+
+    late = start + dt.timedelta(days=40)
+    assert run_on(late) == {"warned": [suspended.number], "withdrawn": []}
+    (warning,) = mailoutbox
+    assert warning.to == [vendor_alice.email]
+    assert "will be withdrawn on 2027-01-17" in warning.subject  # 40 + 7 days after the start
+    assert reload(certificate).status == "suspended"
+    assert run_on(late + dt.timedelta(days=6, hours=23)) == {"warned": [], "withdrawn": []}
+    assert reload(certificate).status == "suspended" and len(mailoutbox) == 1
+
+    assert run_on(late + dt.timedelta(days=7)) == {"warned": [], "withdrawn": [suspended.number]}
+    assert reload(certificate).status == "withdrawn"
+    assert "now withdrawn" in mailoutbox[-1].subject
+
+
+def test_the_public_reason_of_a_supersede_is_the_officers_own_once(
+    certificate, issue_another, officer_erin, buyer, django_capture_on_commit_callbacks
+):
+    newer = issue_another("5.2")
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.certificate_supersede(
+            certificate=certificate,
+            replacement_number=newer.number,
+            by=officer_erin,
+            reason="HelixEHR 5.2 replaces 5.1",
+        )
+    old = reload(certificate)
+    assert old.status_reason == "HelixEHR 5.2 replaces 5.1"
+    verify = words(buyer.get(f"/verify/{certificate.number}"))
+    assert f"replaced by {newer.number}: HelixEHR 5.2 replaces 5.1" in verify
+    assert verify.count(f"replaced by {newer.number}") == 1
+    listed = buyer.get("/.well-known/opencas-status-list.json").json()["certificates"]
+    entry = next(e for e in listed if e["number"] == certificate.number)
+    assert entry["reason"] == "HelixEHR 5.2 replaces 5.1"
+    assert entry["superseded_by"] == newer.number
+
+
+def test_a_supersede_rechecks_the_replacement_under_lock(
+    certificate, issue_another, officer_erin, monkeypatch
+):
+    # Another officer withdraws the replacement between the form's lookup and the change:
+    # the supersede sees the locked, fresh row and refuses.
+    newer = issue_another("5.2")
+    real_change = lifecycle._change
+
+    def withdrawn_meanwhile(**kwargs):
+        if kwargs["action"] == "supersede":
+            lifecycle.certificate_withdraw(
+                certificate=reload(newer), by=officer_erin, reason="withdrawn meanwhile"
+            )
+        return real_change(**kwargs)
+
+    monkeypatch.setattr(lifecycle, "_change", withdrawn_meanwhile)
+    with pytest.raises(ActionRefused, match=f"{newer.number} is withdrawn"):
+        lifecycle.certificate_supersede(
+            certificate=certificate,
+            replacement_number=newer.number,
+            by=officer_erin,
+            reason="HelixEHR 5.2 replaces 5.1",
+        )
+    old = reload(certificate)
+    assert old.status == "active" and old.superseded_by is None

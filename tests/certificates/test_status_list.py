@@ -13,6 +13,8 @@ from jwcrypto import jwk, jws
 
 from certificates import lifecycle
 from certificates.models import Certificate, SigningKey, StatusList
+from certificates.services import certificate_issue
+from certificates.tasks import publish_status_list
 
 pytestmark = pytest.mark.django_db
 
@@ -71,12 +73,30 @@ def test_it_regenerates_the_list_on_every_change_and_serves_the_stored_one(
     assert latest["certificates"] == []
 
 
-def test_it_re_signs_a_list_that_has_lapsed_when_asked_for_it(certificate, buyer):
-    assert StatusList.objects.count() == 0
-    buyer.get("/.well-known/opencas-status-list.jws")
+def test_a_request_never_signs_and_answers_503_until_a_list_exists(
+    granted, buyer, django_capture_on_commit_callbacks
+):
+    for url in ("/.well-known/opencas-status-list.jws", "/.well-known/opencas-status-list.json"):
+        response = buyer.get(url)
+        assert response.status_code == 503
+        assert "No status list has been published yet" in response.content.decode()
+    assert StatusList.objects.count() == 0 and SigningKey.objects.count() == 0
+
+    # The first issuance publishes the first list once it commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        certificate_issue(application_id=granted.pk)
     assert StatusList.objects.count() == 1
+    assert buyer.get("/.well-known/opencas-status-list.jws").status_code == 200
+
+
+def test_a_lapsed_list_is_served_as_stored_and_beat_re_signs_it(certificate, buyer):
+    publish_status_list.delay().get()
+    stored = StatusList.objects.get()
     later = dt.datetime.now(tz=dt.UTC) + dt.timedelta(hours=25)
     with time_machine.travel(later, tick=False):
+        assert buyer.get("/.well-known/opencas-status-list.jws").content.decode() == stored.jws
+        assert StatusList.objects.count() == 1  # an anonymous GET wrote nothing
+        publish_status_list.delay().get()  # what beat does
         token = buyer.get("/.well-known/opencas-status-list.jws").content.decode()
         jwks = buyer.get("/.well-known/jwks.json").json()
     assert StatusList.objects.count() == 2
@@ -84,9 +104,13 @@ def test_it_re_signs_a_list_that_has_lapsed_when_asked_for_it(certificate, buyer
     assert dt.datetime.fromisoformat(document["valid_until"]) > later
 
 
-def test_it_re_signs_the_list_with_the_new_key_after_a_rotation(certificate, buyer):
+def test_it_re_signs_the_list_with_the_new_key_after_a_rotation(
+    certificate, buyer, django_capture_on_commit_callbacks
+):
+    publish_status_list.delay().get()
     first = buyer.get("/.well-known/opencas-status-list.jws").content.decode()
-    call_command("signing_keys", "rotate", "--purpose", "jws", stdout=io.StringIO())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("signing_keys", "rotate", "--purpose", "jws", stdout=io.StringIO())
     token = buyer.get("/.well-known/opencas-status-list.jws").content.decode()
     assert token != first
     active = SigningKey.objects.get(purpose="jws", status="active")

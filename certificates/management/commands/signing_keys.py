@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 
@@ -7,7 +9,7 @@ from cas.errors import ActionRefused
 from certificates import keys, services
 from certificates.models import Certificate, SigningKey
 
-PURPOSES = SigningKey.Purpose.values
+PURPOSES = [SigningKey.Purpose.JWS, SigningKey.Purpose.PDF]
 
 
 class Command(BaseCommand):
@@ -20,6 +22,10 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="command", required=True)
         create = sub.add_parser("create", help="Make an active key for each purpose that has none.")
         create.add_argument("--purpose", choices=PURPOSES, action="append")
+        create.add_argument(
+            "--ca-cert", help="PEM certificate of your own root CA, to issue the PDF keys under."
+        )
+        create.add_argument("--ca-key", help="Its unencrypted PEM private key (P-256).")
         sub.add_parser("list", help="Every key with its status and certificates signed.")
         rotate = sub.add_parser("rotate", help="New active keys; the old ones are retired.")
         rotate.add_argument("--purpose", choices=PURPOSES, action="append")
@@ -34,7 +40,18 @@ class Command(BaseCommand):
         except (ActionRefused, keys.KeyStoreError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
 
-    def do_create(self, purpose: list[str] | None = None, **_) -> None:
+    def do_create(
+        self, purpose: list[str] | None = None, ca_cert: str = "", ca_key: str = "", **_
+    ) -> None:
+        if bool(ca_cert) != bool(ca_key):
+            raise CommandError("Give both --ca-cert and --ca-key, or neither.")
+        if ca_cert:
+            try:
+                cert_pem, key_pem = Path(ca_cert).read_bytes(), Path(ca_key).read_bytes()
+            except OSError as exc:
+                raise CommandError(f"Cannot read the CA files: {exc}") from exc
+            root = services.scheme_root_import(cert_pem=cert_pem, key_pem=key_pem)
+            self.stdout.write(f"root: imported {root.kid}")
         for name in purpose or PURPOSES:
             if SigningKey.objects.filter(purpose=name, status=SigningKey.Status.ACTIVE).exists():
                 self.stdout.write(f"{name}: an active key exists already (use rotate).")
