@@ -84,6 +84,47 @@ def accreditation_problem(*, lab: Organisation, day: dt.date | None = None):
     )
 
 
+def accreditation_in_force(
+    *, lab: Organisation, day: dt.date, profiles: Iterable[Profile]
+) -> Accreditation | None:
+    """The lab's accreditation that is active, valid on `day` and covers every profile."""
+    profiles = list(profiles)
+    candidates = (
+        Accreditation.objects.filter(
+            lab=lab,
+            status=Accreditation.Status.ACTIVE,
+            valid_from__lte=day,
+            valid_until__gte=day,
+        )
+        .prefetch_related("scope_domains", "scope_profiles")
+        .order_by("-valid_until", "-pk")
+    )
+    for accreditation in candidates:
+        if all(accreditation.covers(profile) for profile in profiles):
+            return accreditation
+    return None
+
+
+def claimed_profiles(application: Application) -> list[Profile]:
+    return sorted(
+        {claim.aipo.profile for claim in application.claims.select_related("aipo__profile")},
+        key=lambda p: p.keyword,
+    )
+
+
+def accreditation_refusal(*, application: Application, day: dt.date) -> str | None:
+    """Why the case's lab cannot report on it on `day`; None when an accreditation covers it."""
+    lab = application.lab
+    profiles = claimed_profiles(application)
+    if lab is None or accreditation_in_force(lab=lab, day=day, profiles=profiles) is not None:
+        return None
+    return (
+        f"{lab.name} holds no accreditation in force on {day:%Y-%m-%d} (active, valid and "
+        f"covering {', '.join(p.keyword for p in profiles)}): it cannot report on "
+        f"{application.reference}."
+    )
+
+
 def lab_conflict(*, lab: Organisation, vendor: Organisation) -> ConflictOfInterest | None:
     """The lab's declared conflict with the vendor (or its group) that is in force today."""
     return (
@@ -590,11 +631,14 @@ def report_content(
     issued_at,
 ) -> ReportContent:
     lab = application.lab
-    accreditation = (
-        Accreditation.objects.filter(lab=lab, valid_from__lte=reviewed_at.date())
-        .order_by("-valid_until", "-pk")
-        .first()
-        or Accreditation.objects.filter(lab=lab).order_by("-valid_until", "-pk").first()
+    # The report cites the accreditation under which the review was done; a report is never
+    # issued under a suspended, withdrawn or out-of-scope one.
+    reviewed_on = timezone.localtime(reviewed_at).date()
+    refusal = accreditation_refusal(application=application, day=reviewed_on)
+    if refusal:
+        raise ActionRefused(refusal)
+    accreditation = accreditation_in_force(
+        lab=lab, day=reviewed_on, profiles=claimed_profiles(application)
     )
     records = _records_as_of(application, reviewed_at)
     claims = list(application.claims.select_related("aipo__profile", "aipo__actor", "aipo__option"))
