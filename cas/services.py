@@ -147,6 +147,13 @@ def run_transition(
                 f"You declared a conflict of interest with {locked.vendor.name}: "
                 "you cannot act on its cases."
             )
+        if permissions.is_case_lab_member(by, locked) and permissions.lab_declared_conflict(
+            by, locked
+        ):
+            raise NotAllowed(
+                f"{locked.lab.name} declared a conflict of interest with {locked.vendor.name}: "
+                "the lab cannot act on its cases."
+            )
         if not allowed.test(by, locked):
             raise NotAllowed(not_allowed)
         if check is not None:
