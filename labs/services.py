@@ -854,15 +854,37 @@ def queue_test_report_release(application: Application) -> None:
         log.exception("releasing the test report of %s failed", application.reference)
 
 
-def can_amend_report(user, application: Application) -> bool:
-    return (
+def amend_report_refusal(user, application: Application) -> str | None:
+    """Why `user` may not authorise an amended report of the case; None when they may."""
+    if not (
         user.is_authenticated
         and application.lab_id is not None
         and Membership.objects.filter(
             user=user, organisation_id=application.lab_id, role=Membership.Role.LAB_MANAGER
         ).exists()
-        and not permissions.declared_conflict.test(user, application)
-    )
+    ):
+        return "Only a lab manager of the assigned lab can amend its test report."
+    if permissions.declared_conflict.test(user, application):
+        return (
+            f"You declared a conflict of interest with {application.vendor.name}: "
+            "you cannot amend its test report."
+        )
+    if permissions.lab_declared_conflict.test(user, application):
+        return (
+            f"{application.lab.name} declared a conflict of interest with "
+            f"{application.vendor.name}: it cannot amend the test report."
+        )
+    # Authorising is the second person's job: whoever recorded a result in force may not.
+    if TestRecord.objects.filter(application=application, recorded_by=user).current().exists():
+        return (
+            f"{_name(user)} recorded results of {application.reference}: an amended report "
+            "must be authorised by a lab manager who recorded none of them."
+        )
+    return None
+
+
+def can_amend_report(user, application: Application) -> bool:
+    return amend_report_refusal(user, application) is None
 
 
 def test_report_amend(*, report: TestReport, by, reason: str) -> TestReport:
@@ -876,8 +898,9 @@ def test_report_amend(*, report: TestReport, by, reason: str) -> TestReport:
             .select_related("vendor", "lab", "product_version__product")
             .get(pk=report.application_id)
         )
-        if not can_amend_report(by, application):
-            raise NotAllowed("Only a lab manager of the assigned lab can amend its test report.")
+        refusal = amend_report_refusal(by, application)
+        if refusal:
+            raise NotAllowed(refusal)
         latest = (
             TestReport.objects.filter(application=application, amended_by__isnull=True)
             .order_by("-issued_at", "-pk")

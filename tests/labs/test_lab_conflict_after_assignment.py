@@ -60,3 +60,20 @@ def test_it_refuses_returning_for_rework(make_application, case_cast, reviewer_d
     assert response.status_code == 403
     assert MESSAGE in page_text(response)
     assert Application.objects.get(pk=application.pk).state == "in_review"
+
+
+def test_it_refuses_amending_the_report(
+    make_application, case_cast, reviewer_dave, helix, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        application = make_application("decision_pending", **case_cast)
+    assert TestReport.objects.count() == 1
+    declare_conflict(case_cast["lab_org"], helix)
+    response = client_for(reviewer_dave).post(
+        f"/lab/cases/{application.pk}/report/amend/", {"reason": "address corrected"}
+    )
+    assert response.status_code == 403
+    assert "Brussels Interoperability Test Lab declared a conflict of interest" in page_text(
+        response
+    )
+    assert TestReport.objects.count() == 1
