@@ -171,10 +171,11 @@ class CaseFlag(models.Model):
         EXPIRED = "expired", "Accreditation expired"
         SUSPENDED = "suspended", "Accreditation suspended"
         WITHDRAWN = "withdrawn", "Accreditation withdrawn"
+        OUT_OF_SCOPE = "out_of_scope", "Accreditation scope no longer covers the case"
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="lab_flags")
     accreditation = models.ForeignKey(Accreditation, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.TextField()
     raised_at = models.DateTimeField(default=timezone.now)
     acknowledged_by = models.ForeignKey(
@@ -186,8 +187,11 @@ class CaseFlag(models.Model):
     class Meta:
         ordering = ["-raised_at"]
         constraints = [
+            # One open flag per cause: once acknowledged, a recurrence raises a new one.
             models.UniqueConstraint(
-                fields=["application", "accreditation", "kind"], name="one_flag_per_cause"
+                fields=["application", "accreditation", "kind"],
+                condition=Q(acknowledged_at__isnull=True),
+                name="one_open_flag_per_cause",
             )
         ]
 

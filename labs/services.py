@@ -55,16 +55,37 @@ class AccreditationProblem:
     text: str
 
 
-def accreditation_problem(*, lab: Organisation, day: dt.date | None = None):
+def accreditation_problem(
+    *, lab: Organisation, day: dt.date | None = None, profiles: Iterable[Profile] | None = None
+):
     """Why the lab holds no valid accreditation on `day`; None when it holds one.
 
+    With `profiles`, only the accreditations covering all of them count (a case's scope):
+    another accreditation of the lab with another scope does not save the case.
     Returns an AccreditationProblem, or None (also when it never held one: see callers).
     """
     day = day or timezone.localdate()
-    accreditations = list(Accreditation.objects.filter(lab=lab).order_by("-valid_until", "-pk"))
-    if not accreditations or any(a.is_valid_on(day) for a in accreditations):
+    accreditations = list(
+        Accreditation.objects.filter(lab=lab)
+        .prefetch_related("scope_domains", "scope_profiles")
+        .order_by("-valid_until", "-pk")
+    )
+    if not accreditations:
         return None
-    latest = accreditations[0]
+    relevant = accreditations
+    if profiles is not None:
+        profiles = list(profiles)
+        relevant = [a for a in accreditations if all(a.covers(p) for p in profiles)]
+        if not relevant:
+            keywords = ", ".join(sorted(p.keyword for p in profiles))
+            return AccreditationProblem(
+                accreditations[0],
+                CaseFlag.Kind.OUT_OF_SCOPE,
+                f"none of its accreditations covers {keywords}.",
+            )
+    if any(a.is_valid_on(day) for a in relevant):
+        return None
+    latest = relevant[0]
     if latest.status != Accreditation.Status.ACTIVE:
         return AccreditationProblem(
             latest,
@@ -273,40 +294,56 @@ def accreditation_set_status(
 
 
 def flag_cases_of_lab(*, lab: Organisation, day: dt.date | None = None) -> list[CaseFlag]:
-    """Flag the lab's assigned cases to the officers when it holds no valid accreditation.
+    """Flag each assigned case of the lab to the officers when no valid accreditation of the
+    lab covers that case's claimed profiles.
 
-    Idempotent: one flag per case and cause; only new flags are mailed.
+    Idempotent: an unacknowledged flag for the same cause is reused; once acknowledged, a new
+    occurrence (e.g. a second suspension) raises a new flag. Only new flags are mailed.
     """
-    problem = accreditation_problem(lab=lab, day=day)
-    if problem is None:
-        return []
+    day = day or timezone.localdate()
     new = []
     with transaction.atomic():
         cases = Application.objects.filter(lab=lab, state__in=ASSIGNED_STATES).select_related(
             "vendor", "product_version__product"
         )
         for application in cases:
-            flag, created = CaseFlag.objects.get_or_create(
+            problem = accreditation_problem(
+                lab=lab, day=day, profiles=claimed_profiles(application)
+            )
+            if problem is None:
+                continue
+            open_flag = CaseFlag.objects.filter(
                 application=application,
                 accreditation=problem.accreditation,
                 kind=problem.kind,
-                defaults={"reason": f"{lab.name}: {problem.text}"},
+                acknowledged_at__isnull=True,
+            ).first()
+            if open_flag is not None:
+                continue
+            try:
+                with transaction.atomic():
+                    flag = CaseFlag.objects.create(
+                        application=application,
+                        accreditation=problem.accreditation,
+                        kind=problem.kind,
+                        reason=f"{lab.name}: {problem.text}",
+                    )
+            except IntegrityError:
+                continue  # raised concurrently by another run: that one mails it
+            new.append(flag)
+            notify(
+                template="accreditation_case_flagged",
+                to=officer_emails(),
+                context={
+                    "reference": application.reference,
+                    "product": str(application.product_version),
+                    "vendor": application.vendor.name,
+                    "lab": lab.name,
+                    "state": application.get_state_display(),
+                    "reason": flag.reason,
+                    "path": reverse("application_detail", args=[application.pk]),
+                },
             )
-            if created:
-                new.append(flag)
-                notify(
-                    template="accreditation_case_flagged",
-                    to=officer_emails(),
-                    context={
-                        "reference": application.reference,
-                        "product": str(application.product_version),
-                        "vendor": application.vendor.name,
-                        "lab": lab.name,
-                        "state": application.get_state_display(),
-                        "reason": flag.reason,
-                        "path": reverse("application_detail", args=[application.pk]),
-                    },
-                )
     return new
 
 
