@@ -180,7 +180,12 @@ def lab_refusal_reasons(*, lab: Organisation, application: Application) -> list[
         reasons.append(f"it belongs to the applicant's own organisation ({vendor.name}).")
     if lab_conflict(lab=lab, vendor=vendor) is not None:
         reasons.append(f"it declared a conflict of interest with {vendor.name}.")
-    conflicted = _domains_without_a_free_assessor(lab=lab, application=application)
+    nobody, conflicted = _domains_without_a_free_assessor(lab=lab, application=application)
+    if nobody:
+        reasons.append(
+            f"nobody at {lab.name} is recorded as competent in {', '.join(nobody)}: "
+            "no one could record its results."
+        )
     if conflicted:
         reasons.append(
             f"every assessor competent in {', '.join(conflicted)} declared a conflict of "
@@ -189,11 +194,11 @@ def lab_refusal_reasons(*, lab: Organisation, application: Application) -> list[
     return reasons
 
 
-def _domains_without_a_free_assessor(*, lab: Organisation, application: Application) -> list[str]:
-    """Claimed domains whose competent assessors all declared a conflict with the vendor.
-
-    (A lab with nobody recorded as competent in a domain is left to the recording check.)
-    """
+def _domains_without_a_free_assessor(
+    *, lab: Organisation, application: Application
+) -> tuple[list[str], list[str]]:
+    """Claimed domains nobody at the lab is competent in, and those whose competent assessors
+    all declared a conflict with the vendor (keywords, sorted)."""
     from cas.models import ConflictDeclaration
 
     vendor = application.vendor
@@ -205,19 +210,20 @@ def _domains_without_a_free_assessor(*, lab: Organisation, application: Applicat
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
         .values_list("user_id", flat=True)
     )
-    if not conflicted_users:
-        return []
     domains = {a.profile.domain for a in application.claimed_aipos.with_names()}
-    blocked = []
+    competent_by_domain: dict[int, set[int]] = {}
+    for domain_id, user_id in AssessorCompetence.objects.filter(
+        lab=lab, domain__in=domains
+    ).values_list("domain_id", "user_id"):
+        competent_by_domain.setdefault(domain_id, set()).add(user_id)
+    nobody, blocked = [], []
     for domain in sorted(domains, key=lambda d: d.keyword):
-        competent = set(
-            AssessorCompetence.objects.filter(lab=lab, domain=domain).values_list(
-                "user_id", flat=True
-            )
-        )
-        if competent and competent <= conflicted_users:
+        competent = competent_by_domain.get(domain.pk, set())
+        if not competent:
+            nobody.append(domain.keyword)
+        elif competent <= conflicted_users:
             blocked.append(domain.keyword)
-    return blocked
+    return nobody, blocked
 
 
 def can_manage_accreditations(user) -> bool:
