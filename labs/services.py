@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -466,6 +467,11 @@ def conflict_refusal(*, user, application: Application) -> str | None:
     return None
 
 
+def split_evidence(text: str) -> list[str]:
+    """Evidence references, one a line or separated by commas (a reference may hold spaces)."""
+    return [part.strip() for part in re.split(r"[\r\n,]+", text or "") if part.strip()]
+
+
 def _clean(text: str) -> str:
     return (text or "").strip()
 
@@ -539,9 +545,7 @@ def test_record_create(
             tool=_clean(tool),
             tool_version=_clean(tool_version),
             comment=_clean(comment),
-            evidence_links="\n".join(
-                line.strip() for line in (evidence_links or "").split() if line.strip()
-            ),
+            evidence_links="\n".join(split_evidence(evidence_links)),
             recorded_by=by,
             version=previous.version + 1 if previous else 1,
             replaces=previous,
