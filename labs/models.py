@@ -26,9 +26,17 @@ class AppendOnlyQuerySet(models.QuerySet):
             f"{self.model._meta.verbose_name_plural} are append-only: nothing is ever deleted."
         )
 
-    # QuerySet.update() and delete() are the public doors; these are their private twins.
-    _update = update
-    _raw_delete = delete
+    # QuerySet.update() and delete() are the public doors; these are their private twins
+    # (used by related managers, the deletion collector and save()), with Django's signatures.
+    def _update(self, values):
+        raise AppendOnlyViolation(
+            f"{self.model._meta.verbose_name_plural} are append-only: amend, never update."
+        )
+
+    def _raw_delete(self, using):
+        raise AppendOnlyViolation(
+            f"{self.model._meta.verbose_name_plural} are append-only: nothing is ever deleted."
+        )
 
 
 class AppendOnlyModel(models.Model):
@@ -131,6 +139,8 @@ class AccreditationChange(AppendOnlyModel):
 
     class Meta:
         ordering = ["accreditation", "changed_at", "id"]
+        # Related lookups and Django internals use the base manager: it must refuse too.
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.accreditation} changed {self.changed_at:%Y-%m-%d %H:%M}"
@@ -292,6 +302,7 @@ class TestRecord(AppendOnlyModel):
 
     class Meta:
         ordering = ["application", "aipo", "version"]
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.application} {self.aipo} v{self.version}: {self.result}"
@@ -339,6 +350,7 @@ class TestReport(AppendOnlyModel):
 
     class Meta:
         ordering = ["application", "issued_at", "id"]
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return self.number
