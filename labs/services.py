@@ -227,6 +227,40 @@ def _domains_without_a_free_assessor(
     return nobody, blocked
 
 
+def _field_values(instance) -> dict[str, str]:
+    return {
+        f.name: str(getattr(instance, f.attname) or "")
+        for f in instance._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "auto_now_add", False)
+    }
+
+
+def lab_declaration_save(
+    *, declaration: ConflictOfInterest | AssessorCompetence, by
+) -> ConflictOfInterest | AssessorCompetence:
+    """Record or change a lab-level conflict of interest or an assessor's competence, with
+    its audit entry. Neither is ever deleted: a conflict ends by setting valid_until."""
+    model = type(declaration)
+    with transaction.atomic():
+        before: dict[str, str] = {}
+        if declaration.pk:
+            before = _field_values(model.objects.select_for_update().get(pk=declaration.pk))
+        declaration.save()
+        after = _field_values(declaration)
+        changed = ", ".join(
+            f"{k}: {before.get(k, '')} -> {v}" for k, v in after.items() if before.get(k) != v
+        )
+        if before and not changed:
+            return declaration
+        audit_record(
+            obj=declaration,
+            action="update" if before else "create",
+            by=by,
+            reason=f"{declaration} ({changed})",
+        )
+    return declaration
+
+
 def can_manage_accreditations(user) -> bool:
     return user.is_authenticated and (user.is_superuser or permissions.is_officer(user))
 
