@@ -83,6 +83,21 @@ def declared_conflict(user, application: Application) -> bool:
 
 
 @rules.predicate
+def lab_declared_conflict(user, application: Application) -> bool:
+    """The case's lab declared a conflict of interest with the applicant (or its group), now."""
+    from labs.models import ConflictOfInterest
+
+    if application.lab_id is None:
+        return False
+    vendor = application.vendor
+    return (
+        ConflictOfInterest.objects.active_on(timezone.localdate())
+        .filter(lab_id=application.lab_id, organisation_id__in={vendor.pk, vendor.group_root().pk})
+        .exists()
+    )
+
+
+@rules.predicate
 def decided_the_case(user, application: Application) -> bool:
     return application.decided_by_id == user.pk
 
@@ -97,9 +112,10 @@ can_submit = is_case_vendor
 can_withdraw = is_case_vendor
 can_assign_lab = is_officer
 can_record_results = is_case_lab_member
-can_complete_assessment = is_case_lab_member
+# A lab-level conflict declared after assignment stops the lab's work on the case.
+can_complete_assessment = is_case_lab_member & ~lab_declared_conflict
 # The second lab person: a member of the assigned lab who recorded none of the results.
-can_approve_report = is_case_lab_member & ~took_part_in_assessment
+can_approve_report = is_case_lab_member & ~took_part_in_assessment & ~lab_declared_conflict
 can_return_for_rework = can_approve_report
 can_request_info = is_officer
 can_resubmit = is_case_vendor

@@ -147,6 +147,13 @@ def run_transition(
                 f"You declared a conflict of interest with {locked.vendor.name}: "
                 "you cannot act on its cases."
             )
+        if permissions.is_case_lab_member(by, locked) and permissions.lab_declared_conflict(
+            by, locked
+        ):
+            raise NotAllowed(
+                f"{locked.lab.name} declared a conflict of interest with {locked.vendor.name}: "
+                "the lab cannot act on its cases."
+            )
         if not allowed.test(by, locked):
             raise NotAllowed(not_allowed)
         if check is not None:
@@ -343,7 +350,13 @@ def application_complete_assessment(*, application: Application, by) -> Applicat
 
 
 def application_approve_report(*, application: Application, by, note: str = "") -> Application:
-    from labs.services import queue_test_report_release
+    from labs.services import accreditation_refusal, queue_test_report_release
+
+    def check(locked: Application) -> None:
+        # The report released on approval must cite an accreditation in force for the scope.
+        refusal = accreditation_refusal(application=locked, day=timezone.localdate())
+        if refusal:
+            raise ActionRefused(refusal)
 
     return run_transition(
         application=application,
@@ -355,6 +368,7 @@ def application_approve_report(*, application: Application, by, note: str = "") 
             "who recorded none of the results."
         ),
         reason=note,
+        check=check,
         kwargs={"by": by},
         on_commit=queue_test_report_release,
     )

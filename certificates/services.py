@@ -48,13 +48,28 @@ def certificate_number_allocate(*, year: int) -> str:
 
 
 def certificate_content(*, application: Application) -> dict:
-    from labs.models import Accreditation
+    from labs.services import accreditation_in_force
 
     version = application.product_version
     vendor = application.vendor
     lab = application.lab
+    decided_on = (
+        timezone.localtime(application.decided_at).date()
+        if application.decided_at
+        else timezone.localdate()
+    )
+    # Cite only an accreditation in force on the decision date that covers the granted scope.
     accreditation = (
-        Accreditation.objects.filter(lab=lab).order_by("-valid_until").first() if lab else None
+        accreditation_in_force(
+            lab=lab,
+            day=decided_on,
+            profiles={
+                c.aipo.profile
+                for c in application.claims.filter(granted=True).select_related("aipo__profile")
+            },
+        )
+        if lab
+        else None
     )
     scope = [
         {

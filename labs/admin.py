@@ -14,7 +14,7 @@ from labs.models import (
     TestRecord,
     TestReport,
 )
-from labs.services import accreditation_save, can_manage_accreditations
+from labs.services import accreditation_save, can_manage_accreditations, lab_declaration_save
 
 
 class AccreditationForm(forms.ModelForm):
@@ -114,14 +114,26 @@ class CaseFlagAdmin(AppendOnlyAdmin):
     list_display = ["application", "kind", "raised_at", "acknowledged_by", "acknowledged_at"]
 
 
+class LabDeclarationAdmin(admin.ModelAdmin):
+    """Saved through labs.services.lab_declaration_save (audited); never deleted."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of who was competent / conflicted when must stay
+
+    def save_model(self, request, obj, form, change) -> None:
+        lab_declaration_save(declaration=obj, by=request.user)
+
+
 @admin.register(AssessorCompetence)
-class AssessorCompetenceAdmin(admin.ModelAdmin):
+class AssessorCompetenceAdmin(LabDeclarationAdmin):
     list_display = ["user", "lab", "domain", "authorised_on", "note"]
     list_filter = ["lab", "domain"]
 
 
 @admin.register(ConflictOfInterest)
-class ConflictOfInterestAdmin(admin.ModelAdmin):
+class ConflictOfInterestAdmin(LabDeclarationAdmin):
+    """A declaration ends by setting its valid_until."""
+
     list_display = ["lab", "organisation", "valid_from", "valid_until", "declared_at"]
 
 

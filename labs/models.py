@@ -26,9 +26,17 @@ class AppendOnlyQuerySet(models.QuerySet):
             f"{self.model._meta.verbose_name_plural} are append-only: nothing is ever deleted."
         )
 
-    # QuerySet.update() and delete() are the public doors; these are their private twins.
-    _update = update
-    _raw_delete = delete
+    # QuerySet.update() and delete() are the public doors; these are their private twins
+    # (used by related managers, the deletion collector and save()), with Django's signatures.
+    def _update(self, values):
+        raise AppendOnlyViolation(
+            f"{self.model._meta.verbose_name_plural} are append-only: amend, never update."
+        )
+
+    def _raw_delete(self, using):
+        raise AppendOnlyViolation(
+            f"{self.model._meta.verbose_name_plural} are append-only: nothing is ever deleted."
+        )
 
 
 class AppendOnlyModel(models.Model):
@@ -131,6 +139,8 @@ class AccreditationChange(AppendOnlyModel):
 
     class Meta:
         ordering = ["accreditation", "changed_at", "id"]
+        # Related lookups and Django internals use the base manager: it must refuse too.
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.accreditation} changed {self.changed_at:%Y-%m-%d %H:%M}"
@@ -171,10 +181,11 @@ class CaseFlag(models.Model):
         EXPIRED = "expired", "Accreditation expired"
         SUSPENDED = "suspended", "Accreditation suspended"
         WITHDRAWN = "withdrawn", "Accreditation withdrawn"
+        OUT_OF_SCOPE = "out_of_scope", "Accreditation scope no longer covers the case"
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="lab_flags")
     accreditation = models.ForeignKey(Accreditation, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     reason = models.TextField()
     raised_at = models.DateTimeField(default=timezone.now)
     acknowledged_by = models.ForeignKey(
@@ -186,8 +197,11 @@ class CaseFlag(models.Model):
     class Meta:
         ordering = ["-raised_at"]
         constraints = [
+            # One open flag per cause: once acknowledged, a recurrence raises a new one.
             models.UniqueConstraint(
-                fields=["application", "accreditation", "kind"], name="one_flag_per_cause"
+                fields=["application", "accreditation", "kind"],
+                condition=Q(acknowledged_at__isnull=True),
+                name="one_open_flag_per_cause",
             )
         ]
 
@@ -288,6 +302,7 @@ class TestRecord(AppendOnlyModel):
 
     class Meta:
         ordering = ["application", "aipo", "version"]
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.application} {self.aipo} v{self.version}: {self.result}"
@@ -335,6 +350,7 @@ class TestReport(AppendOnlyModel):
 
     class Meta:
         ordering = ["application", "issued_at", "id"]
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return self.number

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,16 +56,37 @@ class AccreditationProblem:
     text: str
 
 
-def accreditation_problem(*, lab: Organisation, day: dt.date | None = None):
+def accreditation_problem(
+    *, lab: Organisation, day: dt.date | None = None, profiles: Iterable[Profile] | None = None
+):
     """Why the lab holds no valid accreditation on `day`; None when it holds one.
 
+    With `profiles`, only the accreditations covering all of them count (a case's scope):
+    another accreditation of the lab with another scope does not save the case.
     Returns an AccreditationProblem, or None (also when it never held one: see callers).
     """
     day = day or timezone.localdate()
-    accreditations = list(Accreditation.objects.filter(lab=lab).order_by("-valid_until", "-pk"))
-    if not accreditations or any(a.is_valid_on(day) for a in accreditations):
+    accreditations = list(
+        Accreditation.objects.filter(lab=lab)
+        .prefetch_related("scope_domains", "scope_profiles")
+        .order_by("-valid_until", "-pk")
+    )
+    if not accreditations:
         return None
-    latest = accreditations[0]
+    relevant = accreditations
+    if profiles is not None:
+        profiles = list(profiles)
+        relevant = [a for a in accreditations if all(a.covers(p) for p in profiles)]
+        if not relevant:
+            keywords = ", ".join(sorted(p.keyword for p in profiles))
+            return AccreditationProblem(
+                accreditations[0],
+                CaseFlag.Kind.OUT_OF_SCOPE,
+                f"none of its accreditations covers {keywords}.",
+            )
+    if any(a.is_valid_on(day) for a in relevant):
+        return None
+    latest = relevant[0]
     if latest.status != Accreditation.Status.ACTIVE:
         return AccreditationProblem(
             latest,
@@ -81,6 +103,47 @@ def accreditation_problem(*, lab: Organisation, day: dt.date | None = None):
         latest,
         CaseFlag.Kind.EXPIRED,
         f"its accreditation {latest} expired on {latest.valid_until:%Y-%m-%d}.",
+    )
+
+
+def accreditation_in_force(
+    *, lab: Organisation, day: dt.date, profiles: Iterable[Profile]
+) -> Accreditation | None:
+    """The lab's accreditation that is active, valid on `day` and covers every profile."""
+    profiles = list(profiles)
+    candidates = (
+        Accreditation.objects.filter(
+            lab=lab,
+            status=Accreditation.Status.ACTIVE,
+            valid_from__lte=day,
+            valid_until__gte=day,
+        )
+        .prefetch_related("scope_domains", "scope_profiles")
+        .order_by("-valid_until", "-pk")
+    )
+    for accreditation in candidates:
+        if all(accreditation.covers(profile) for profile in profiles):
+            return accreditation
+    return None
+
+
+def claimed_profiles(application: Application) -> list[Profile]:
+    return sorted(
+        {claim.aipo.profile for claim in application.claims.select_related("aipo__profile")},
+        key=lambda p: p.keyword,
+    )
+
+
+def accreditation_refusal(*, application: Application, day: dt.date) -> str | None:
+    """Why the case's lab cannot report on it on `day`; None when an accreditation covers it."""
+    lab = application.lab
+    profiles = claimed_profiles(application)
+    if lab is None or accreditation_in_force(lab=lab, day=day, profiles=profiles) is not None:
+        return None
+    return (
+        f"{lab.name} holds no accreditation in force on {day:%Y-%m-%d} (active, valid and "
+        f"covering {', '.join(p.keyword for p in profiles)}): it cannot report on "
+        f"{application.reference}."
     )
 
 
@@ -118,7 +181,12 @@ def lab_refusal_reasons(*, lab: Organisation, application: Application) -> list[
         reasons.append(f"it belongs to the applicant's own organisation ({vendor.name}).")
     if lab_conflict(lab=lab, vendor=vendor) is not None:
         reasons.append(f"it declared a conflict of interest with {vendor.name}.")
-    conflicted = _domains_without_a_free_assessor(lab=lab, application=application)
+    nobody, conflicted = _domains_without_a_free_assessor(lab=lab, application=application)
+    if nobody:
+        reasons.append(
+            f"nobody at {lab.name} is recorded as competent in {', '.join(nobody)}: "
+            "no one could record its results."
+        )
     if conflicted:
         reasons.append(
             f"every assessor competent in {', '.join(conflicted)} declared a conflict of "
@@ -127,11 +195,11 @@ def lab_refusal_reasons(*, lab: Organisation, application: Application) -> list[
     return reasons
 
 
-def _domains_without_a_free_assessor(*, lab: Organisation, application: Application) -> list[str]:
-    """Claimed domains whose competent assessors all declared a conflict with the vendor.
-
-    (A lab with nobody recorded as competent in a domain is left to the recording check.)
-    """
+def _domains_without_a_free_assessor(
+    *, lab: Organisation, application: Application
+) -> tuple[list[str], list[str]]:
+    """Claimed domains nobody at the lab is competent in, and those whose competent assessors
+    all declared a conflict with the vendor (keywords, sorted)."""
     from cas.models import ConflictDeclaration
 
     vendor = application.vendor
@@ -143,19 +211,54 @@ def _domains_without_a_free_assessor(*, lab: Organisation, application: Applicat
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
         .values_list("user_id", flat=True)
     )
-    if not conflicted_users:
-        return []
     domains = {a.profile.domain for a in application.claimed_aipos.with_names()}
-    blocked = []
+    competent_by_domain: dict[int, set[int]] = {}
+    for domain_id, user_id in AssessorCompetence.objects.filter(
+        lab=lab, domain__in=domains
+    ).values_list("domain_id", "user_id"):
+        competent_by_domain.setdefault(domain_id, set()).add(user_id)
+    nobody, blocked = [], []
     for domain in sorted(domains, key=lambda d: d.keyword):
-        competent = set(
-            AssessorCompetence.objects.filter(lab=lab, domain=domain).values_list(
-                "user_id", flat=True
-            )
-        )
-        if competent and competent <= conflicted_users:
+        competent = competent_by_domain.get(domain.pk, set())
+        if not competent:
+            nobody.append(domain.keyword)
+        elif competent <= conflicted_users:
             blocked.append(domain.keyword)
-    return blocked
+    return nobody, blocked
+
+
+def _field_values(instance) -> dict[str, str]:
+    return {
+        f.name: str(getattr(instance, f.attname) or "")
+        for f in instance._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "auto_now_add", False)
+    }
+
+
+def lab_declaration_save(
+    *, declaration: ConflictOfInterest | AssessorCompetence, by
+) -> ConflictOfInterest | AssessorCompetence:
+    """Record or change a lab-level conflict of interest or an assessor's competence, with
+    its audit entry. Neither is ever deleted: a conflict ends by setting valid_until."""
+    model = type(declaration)
+    with transaction.atomic():
+        before: dict[str, str] = {}
+        if declaration.pk:
+            before = _field_values(model.objects.select_for_update().get(pk=declaration.pk))
+        declaration.save()
+        after = _field_values(declaration)
+        changed = ", ".join(
+            f"{k}: {before.get(k, '')} -> {v}" for k, v in after.items() if before.get(k) != v
+        )
+        if before and not changed:
+            return declaration
+        audit_record(
+            obj=declaration,
+            action="update" if before else "create",
+            by=by,
+            reason=f"{declaration} ({changed})",
+        )
+    return declaration
 
 
 def can_manage_accreditations(user) -> bool:
@@ -232,40 +335,56 @@ def accreditation_set_status(
 
 
 def flag_cases_of_lab(*, lab: Organisation, day: dt.date | None = None) -> list[CaseFlag]:
-    """Flag the lab's assigned cases to the officers when it holds no valid accreditation.
+    """Flag each assigned case of the lab to the officers when no valid accreditation of the
+    lab covers that case's claimed profiles.
 
-    Idempotent: one flag per case and cause; only new flags are mailed.
+    Idempotent: an unacknowledged flag for the same cause is reused; once acknowledged, a new
+    occurrence (e.g. a second suspension) raises a new flag. Only new flags are mailed.
     """
-    problem = accreditation_problem(lab=lab, day=day)
-    if problem is None:
-        return []
+    day = day or timezone.localdate()
     new = []
     with transaction.atomic():
         cases = Application.objects.filter(lab=lab, state__in=ASSIGNED_STATES).select_related(
             "vendor", "product_version__product"
         )
         for application in cases:
-            flag, created = CaseFlag.objects.get_or_create(
+            problem = accreditation_problem(
+                lab=lab, day=day, profiles=claimed_profiles(application)
+            )
+            if problem is None:
+                continue
+            open_flag = CaseFlag.objects.filter(
                 application=application,
                 accreditation=problem.accreditation,
                 kind=problem.kind,
-                defaults={"reason": f"{lab.name}: {problem.text}"},
+                acknowledged_at__isnull=True,
+            ).first()
+            if open_flag is not None:
+                continue
+            try:
+                with transaction.atomic():
+                    flag = CaseFlag.objects.create(
+                        application=application,
+                        accreditation=problem.accreditation,
+                        kind=problem.kind,
+                        reason=f"{lab.name}: {problem.text}",
+                    )
+            except IntegrityError:
+                continue  # raised concurrently by another run: that one mails it
+            new.append(flag)
+            notify(
+                template="accreditation_case_flagged",
+                to=officer_emails(),
+                context={
+                    "reference": application.reference,
+                    "product": str(application.product_version),
+                    "vendor": application.vendor.name,
+                    "lab": lab.name,
+                    "state": application.get_state_display(),
+                    "reason": flag.reason,
+                    "path": reverse("application_detail", args=[application.pk]),
+                },
             )
-            if created:
-                new.append(flag)
-                notify(
-                    template="accreditation_case_flagged",
-                    to=officer_emails(),
-                    context={
-                        "reference": application.reference,
-                        "product": str(application.product_version),
-                        "vendor": application.vendor.name,
-                        "lab": lab.name,
-                        "state": application.get_state_display(),
-                        "reason": flag.reason,
-                        "path": reverse("application_detail", args=[application.pk]),
-                    },
-                )
     return new
 
 
@@ -382,6 +501,11 @@ def conflict_refusal(*, user, application: Application) -> str | None:
     return None
 
 
+def split_evidence(text: str) -> list[str]:
+    """Evidence references, one a line or separated by commas (a reference may hold spaces)."""
+    return [part.strip() for part in re.split(r"[\r\n,]+", text or "") if part.strip()]
+
+
 def _clean(text: str) -> str:
     return (text or "").strip()
 
@@ -455,9 +579,7 @@ def test_record_create(
             tool=_clean(tool),
             tool_version=_clean(tool_version),
             comment=_clean(comment),
-            evidence_links="\n".join(
-                line.strip() for line in (evidence_links or "").split() if line.strip()
-            ),
+            evidence_links="\n".join(split_evidence(evidence_links)),
             recorded_by=by,
             version=previous.version + 1 if previous else 1,
             replaces=previous,
@@ -590,11 +712,14 @@ def report_content(
     issued_at,
 ) -> ReportContent:
     lab = application.lab
-    accreditation = (
-        Accreditation.objects.filter(lab=lab, valid_from__lte=reviewed_at.date())
-        .order_by("-valid_until", "-pk")
-        .first()
-        or Accreditation.objects.filter(lab=lab).order_by("-valid_until", "-pk").first()
+    # The report cites the accreditation under which the review was done; a report is never
+    # issued under a suspended, withdrawn or out-of-scope one.
+    reviewed_on = timezone.localtime(reviewed_at).date()
+    refusal = accreditation_refusal(application=application, day=reviewed_on)
+    if refusal:
+        raise ActionRefused(refusal)
+    accreditation = accreditation_in_force(
+        lab=lab, day=reviewed_on, profiles=claimed_profiles(application)
     )
     records = _records_as_of(application, reviewed_at)
     claims = list(application.claims.select_related("aipo__profile", "aipo__actor", "aipo__option"))
@@ -810,15 +935,37 @@ def queue_test_report_release(application: Application) -> None:
         log.exception("releasing the test report of %s failed", application.reference)
 
 
-def can_amend_report(user, application: Application) -> bool:
-    return (
+def amend_report_refusal(user, application: Application) -> str | None:
+    """Why `user` may not authorise an amended report of the case; None when they may."""
+    if not (
         user.is_authenticated
         and application.lab_id is not None
         and Membership.objects.filter(
             user=user, organisation_id=application.lab_id, role=Membership.Role.LAB_MANAGER
         ).exists()
-        and not permissions.declared_conflict.test(user, application)
-    )
+    ):
+        return "Only a lab manager of the assigned lab can amend its test report."
+    if permissions.declared_conflict.test(user, application):
+        return (
+            f"You declared a conflict of interest with {application.vendor.name}: "
+            "you cannot amend its test report."
+        )
+    if permissions.lab_declared_conflict.test(user, application):
+        return (
+            f"{application.lab.name} declared a conflict of interest with "
+            f"{application.vendor.name}: it cannot amend the test report."
+        )
+    # Authorising is the second person's job: whoever recorded a result in force may not.
+    if TestRecord.objects.filter(application=application, recorded_by=user).current().exists():
+        return (
+            f"{_name(user)} recorded results of {application.reference}: an amended report "
+            "must be authorised by a lab manager who recorded none of them."
+        )
+    return None
+
+
+def can_amend_report(user, application: Application) -> bool:
+    return amend_report_refusal(user, application) is None
 
 
 def test_report_amend(*, report: TestReport, by, reason: str) -> TestReport:
@@ -832,8 +979,9 @@ def test_report_amend(*, report: TestReport, by, reason: str) -> TestReport:
             .select_related("vendor", "lab", "product_version__product")
             .get(pk=report.application_id)
         )
-        if not can_amend_report(by, application):
-            raise NotAllowed("Only a lab manager of the assigned lab can amend its test report.")
+        refusal = amend_report_refusal(by, application)
+        if refusal:
+            raise NotAllowed(refusal)
         latest = (
             TestReport.objects.filter(application=application, amended_by__isnull=True)
             .order_by("-issued_at", "-pk")
@@ -860,8 +1008,14 @@ def test_reports_release_pending() -> list[str]:
     numbers = []
     approved = AuditEntry.objects.filter(object_type="cas.application", action="approve_report")
     released = set(TestReport.objects.values_list("approval_id", flat=True))
-    for application_id in {int(e.object_id) for e in approved if e.pk not in released}:
-        report = test_report_release(application_id=application_id)
+    for application_id in sorted({int(e.object_id) for e in approved if e.pk not in released}):
+        try:
+            report = test_report_release(application_id=application_id)
+        except ActionRefused as exc:
+            # One case that cannot be released (e.g. its lab's accreditation was suspended
+            # since the approval) must not hold back the others: it stays pending and logged.
+            log.warning("test report of application %s not released: %s", application_id, exc)
+            continue
         if report is not None:
             numbers.append(report.number)
     return numbers

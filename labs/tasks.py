@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from labs.services import accreditations_check, test_report_release
+from labs.services import accreditations_check, test_report_release, test_reports_release_pending
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), max_retries=5, retry_backoff=True)
@@ -14,5 +14,8 @@ def release_test_report(application_id: int) -> str:
 
 @shared_task(acks_late=True)
 def check_accreditations() -> dict:
-    """Daily (CELERY_BEAT_SCHEDULE): expiry warnings at 60/30/7 days, flags on lapsed labs."""
-    return accreditations_check()
+    """Daily (CELERY_BEAT_SCHEDULE): expiry warnings at 60/30/7 days, flags on lapsed labs,
+    and the test reports whose release failed at approval are released now."""
+    summary = accreditations_check()
+    summary["released"] = test_reports_release_pending()
+    return summary

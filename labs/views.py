@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.contrib import messages
@@ -31,11 +32,17 @@ MAX_FIELD = {"test_case": 200, "test_case_name": 300, "tool": 200, "tool_version
 
 
 def _text(data, name: str, limit: int = 5000) -> str:
-    """A posted text field, stripped; refused when PostgreSQL could not store it."""
+    """A posted text field, stripped; refused (never cut short) when it is too long or
+    PostgreSQL could not store it. Grid fields are named "<row key>-<field>"."""
     value = data.get(name, "").strip()
+    label = name.rsplit("-", 1)[-1].replace("_", " ")
     if "\x00" in value:
-        raise ActionRefused(f"The {name.replace('_', ' ')} contains a NUL character.")
-    return value[:limit]
+        raise ActionRefused(f"The {label} contains a NUL character.")
+    if len(value) > limit:
+        raise ActionRefused(
+            f"The {label} is {len(value)} characters long; the limit is {limit}: shorten it."
+        )
+    return value
 
 
 def _lab_ids(user) -> list[int]:
@@ -134,7 +141,7 @@ def _grid_rows(application: Application) -> tuple[list[Row], list[AIPO]]:
         records = current.get(aipo.pk, [])
         for record in records:
             values = {name: getattr(record, name) for name in RECORD_FIELDS}
-            values["evidence_links"] = " ".join(record.evidence_list)
+            values["evidence_links"] = ", ".join(record.evidence_list)
             values["result"] = record.result
             rows.append(Row(key=f"r{record.pk}", aipo=aipo, record=record, values=values))
         if not records:
@@ -143,7 +150,9 @@ def _grid_rows(application: Application) -> tuple[list[Row], list[AIPO]]:
     return rows, claims
 
 
-def _read_row(row: Row, data, claims: list[AIPO]) -> lab_services.GridRow | None:
+def _read_row(
+    row: Row, data, claims: list[AIPO], recorded_test_cases: dict[int, set[str]]
+) -> lab_services.GridRow | None:
     """The row as posted; None when the person left it as it was."""
     if not any(f"{row.key}-{name}" in data for name in (*RECORD_FIELDS, "result", "reason")):
         return None  # the row was not sent at all
@@ -158,11 +167,16 @@ def _read_row(row: Row, data, claims: list[AIPO]) -> lab_services.GridRow | None
     original = dict(row.values)
     row.values = {**row.values, **posted, "reason": reason}
     if row.record is not None:
-        # An <input> shows text on one line: compare words, not whitespace.
-        unchanged = all(
-            posted[name].split() == str(original.get(name) or "").split()
-            for name in (*RECORD_FIELDS, "result")
-        )
+        # An <input> shows text on one line: compare words, not whitespace (and evidence
+        # as the list of references it stands for).
+        def same(name: str) -> bool:
+            if name == "evidence_links":
+                return lab_services.split_evidence(posted[name]) == lab_services.split_evidence(
+                    str(original.get(name) or "")
+                )
+            return posted[name].split() == str(original.get(name) or "").split()
+
+        unchanged = all(same(name) for name in (*RECORD_FIELDS, "result"))
         if unchanged and not reason:
             return None
     elif not posted["result"] and not any(posted[name] for name in RECORD_FIELDS):
@@ -174,6 +188,11 @@ def _read_row(row: Row, data, claims: list[AIPO]) -> lab_services.GridRow | None
         raise ActionRefused("Choose a result (pass, fail, inconclusive, not applicable).")
     if aipo is None:
         raise ActionRefused("Choose which claimed AIPO this test case is for.")
+    if row.key == "extra" and posted["test_case"] in recorded_test_cases.get(aipo.pk, set()):
+        raise ActionRefused(
+            f"test case {posted['test_case'] or '(without id)'} is already recorded for this "
+            "AIPO: amend its row above."
+        )
     return lab_services.GridRow(
         key=row.key,
         aipo=aipo,
@@ -184,17 +203,37 @@ def _read_row(row: Row, data, claims: list[AIPO]) -> lab_services.GridRow | None
     )
 
 
+GRID_FIELD = re.compile(r"^([ar]\d+)-[a-z_]+$")
+
+
+def _stale_keys(data, rows: list[Row]) -> set[str]:
+    """Row keys the posted grid showed (hidden `shown` list, or its fields) that are no
+    longer current: a record amended since, or an AIPO recorded since."""
+    current = {row.key for row in rows}
+    posted = set(data.getlist("shown"))
+    posted |= {m.group(1) for name in data if (m := GRID_FIELD.match(name))}
+    return posted - current - {"extra"}
+
+
 @login_required
 def grid(request: HttpRequest, pk: int) -> HttpResponse:
     application = _get_lab_case(request, pk)
     rows, claims = _grid_rows(application)
     error = ""
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and _stale_keys(request.POST, rows):
+        # Someone amended or recorded rows since this grid was opened: storing the rest
+        # would drop the edits made to the rows that changed, so store nothing.
+        error, status = "The results changed since you opened the grid: reload.", 409
+    elif request.method == "POST":
+        recorded_test_cases: dict[int, set[str]] = {}
+        for row in rows:
+            if row.record is not None:
+                recorded_test_cases.setdefault(row.record.aipo_id, set()).add(row.record.test_case)
         entries = []
         for row in rows:
             try:
-                entry = _read_row(row, request.POST, claims)
+                entry = _read_row(row, request.POST, claims, recorded_test_cases)
             except ActionRefused as exc:
                 row.error = exc.message
             else:

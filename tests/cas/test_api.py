@@ -257,8 +257,9 @@ def test_it_lists_cases_by_role_and_filters_by_state(
 
 
 def test_it_submits_then_exchanges_information_then_assigns_a_lab(
-    make_application, vendor_alice, officer_erin, lab
+    make_application, vendor_alice, officer_erin, lab, assessor_carol
 ):
+    # (assessor_carol: a lab with nobody competent in the claimed domain cannot be assigned)
     application = make_application("draft")
     response = act(vendor_alice, application, "submit")
     assert response.status_code == 200, response.json()

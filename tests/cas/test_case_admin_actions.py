@@ -62,7 +62,10 @@ def test_it_grants_as_the_operator_through_the_service(pending_case, operator_of
     assert entry.reason == "Checked by operator"
 
 
-def test_it_assigns_the_lab_chosen_in_the_action_bar(make_application, operator_officer, lab):
+def test_it_assigns_the_lab_chosen_in_the_action_bar(
+    make_application, operator_officer, lab, assessor_carol
+):
+    # (assessor_carol: a lab with nobody competent in the claimed domain cannot be assigned)
     application = make_application("submitted")
     page = run_action(operator_officer, "assign_lab", application, lab=lab.pk)
     assert "(in assessment)" in page

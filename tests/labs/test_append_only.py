@@ -71,6 +71,25 @@ def test_querysets_refuse_bulk_updates_and_deletes(recorded, released):
     assert TestReport.objects.filter(pk=released.pk).exists()
 
 
+def test_the_base_manager_and_the_private_doors_refuse_too(recorded, released):
+    """Related lookups and Django internals (save(), the deletion collector) go through the
+    base manager and QuerySet._update/_raw_delete: those refuse as the public doors do."""
+    _application, record = recorded
+    before = snapshot(TestRecord.objects.get(pk=record.pk))
+    for model in (TestRecord, TestReport, AccreditationChange):
+        queryset = model._base_manager.all()
+        with pytest.raises(AppendOnlyViolation, match="amend, never update"):
+            queryset.update(pk=1)
+        with pytest.raises(AppendOnlyViolation, match="amend, never update"):
+            queryset._update({})
+        with pytest.raises(AppendOnlyViolation, match="nothing is ever deleted"):
+            queryset._raw_delete(using="default")
+        with pytest.raises(AppendOnlyViolation, match="nothing is ever deleted"):
+            queryset.delete()
+    assert snapshot(TestRecord.objects.get(pk=record.pk)) == before
+    assert TestReport.objects.filter(pk=released.pk).exists()
+
+
 def test_an_issued_report_cannot_be_changed_or_deleted(released):
     released.amendment_reason = "edited"
     with pytest.raises(AppendOnlyViolation):

@@ -36,7 +36,7 @@ def test_one_post_records_every_row_with_all_its_fields(
             f"{k['XDS.b']}-tool": "NIST XDS Toolkit",
             f"{k['XDS.b']}-tool_version": "7.11.2",
             f"{k['XDS.b']}-comment": "all 14 queries answered",
-            f"{k['XDS.b']}-evidence_links": "https://gazelle.example/logs/881 EVS-2026-0042",
+            f"{k['XDS.b']}-evidence_links": "https://gazelle.example/logs/881, EVS-2026-0042",
             f"{k['PDQm']}-result": "not_applicable",
         },
     )

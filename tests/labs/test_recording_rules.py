@@ -197,3 +197,28 @@ def test_a_lab_whose_competent_assessors_all_declared_a_conflict_cannot_be_assig
         in page_text(response)
     )
     assert Application.objects.get(pk=application.pk).lab is None
+
+
+def test_a_lab_with_nobody_competent_in_a_claimed_domain_cannot_be_assigned(
+    make_application, case_cast, assessor_carol, reviewer_dave, officer_erin
+):
+    application = make_application("submitted", **case_cast)
+    AssessorCompetence.objects.filter(lab=case_cast["lab_org"]).delete()
+    client = client_for(officer_erin)
+    response = client.post(
+        f"/applications/{application.pk}/assign-lab/", {"lab": case_cast["lab_org"].pk}
+    )
+    assert response.status_code == 400
+    assert (
+        "nobody at Brussels Interoperability Test Lab is recorded as competent in ITI"
+        in page_text(response)
+    )
+    assert Application.objects.get(pk=application.pk).lab is None
+    AssessorCompetence.objects.create(
+        lab=case_cast["lab_org"], user=reviewer_dave, domain=Domain.objects.get(keyword="ITI")
+    )
+    response = client.post(
+        f"/applications/{application.pk}/assign-lab/", {"lab": case_cast["lab_org"].pk}
+    )
+    assert response.status_code == 302
+    assert Application.objects.get(pk=application.pk).lab_id == case_cast["lab_org"].pk
