@@ -176,6 +176,14 @@ def lab_refusal_reasons(*, lab: Organisation, application: Application) -> list[
         uncovered = sorted(p.keyword for p in profiles if not any(a.covers(p) for a in valid))
         if uncovered:
             reasons.append("its accreditation scope does not cover " + ", ".join(uncovered) + ".")
+        elif accreditation_in_force(lab=lab, day=today, profiles=profiles) is None:
+            # The report cites one accreditation (checked again at approval), so one must
+            # cover the whole claim, not several between them.
+            reasons.append(
+                "no single accreditation of it covers all of "
+                + ", ".join(sorted(p.keyword for p in profiles))
+                + ": the report must cite one that does."
+            )
     vendor = application.vendor
     if lab.group_root().pk == vendor.group_root().pk:
         reasons.append(f"it belongs to the applicant's own organisation ({vendor.name}).")

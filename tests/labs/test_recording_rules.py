@@ -175,6 +175,31 @@ def test_a_profile_scope_covers_only_that_profile(make_application, case_cast, o
     assert response.status_code == 302
 
 
+def test_a_claim_covered_only_by_two_accreditations_between_them_is_refused_at_assignment(
+    make_application, case_cast, officer_erin
+):
+    # The report cites one accreditation, and approval insists on one covering every
+    # claimed profile; assignment must not accept what approval would refuse later.
+    application = make_application("submitted", **case_cast)
+    accreditation = Accreditation.objects.get(lab=case_cast["lab_org"])
+    accreditation.scope_domains.clear()
+    accreditation.scope_profiles.set([Profile.objects.get(keyword="XDS.b")])
+    second = Accreditation.objects.create(
+        lab=case_cast["lab_org"],
+        body="BELAC",
+        number="BELAC 612-MOBILE",
+        valid_from=accreditation.valid_from,
+        valid_until=accreditation.valid_until,
+    )
+    second.scope_profiles.set([Profile.objects.get(keyword="PDQm")])
+    response = client_for(officer_erin).post(
+        f"/applications/{application.pk}/assign-lab/", {"lab": case_cast["lab_org"].pk}
+    )
+    assert response.status_code == 400
+    assert "no single accreditation of it covers all of PDQm, XDS.b" in page_text(response)
+    assert Application.objects.get(pk=application.pk).state == "submitted"
+
+
 def test_a_lab_whose_competent_assessors_all_declared_a_conflict_cannot_be_assigned(
     make_application, case_cast, assessor_carol, reviewer_dave, officer_erin, helix
 ):
