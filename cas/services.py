@@ -254,49 +254,56 @@ def application_submit(*, application: Application, by, note: str = "") -> Appli
     )
 
 
-def application_request_info(*, application: Application, by, message: str) -> Application:
-    message = _required(message, "Say what information the vendor must provide.")
+def _transition_with_message(
+    *,
+    application: Application,
+    by,
+    action: str,
+    kind: str,
+    message: str,
+    allowed: rules.Predicate,
+    not_allowed: str,
+) -> Application:
+    """A transition that carries a message to the other side, stored with the case."""
 
     def post(locked: Application) -> None:
+        # Inside run_transition's transaction: a refused transition leaves no message.
         CaseMessage.objects.create(
-            application=locked,
-            kind=CaseMessage.Kind.INFO_REQUEST,
-            body=message,
-            author=by,
-            at=timezone.now(),
+            application=locked, kind=kind, body=message, author=by, at=timezone.now()
         )
 
     return run_transition(
         application=application,
-        action="request_info",
+        action=action,
         by=by,
-        allowed=permissions.can_request_info,
-        not_allowed="Only a scheme officer can request information.",
+        allowed=allowed,
+        not_allowed=not_allowed,
         reason=message,
         check=post,
     )
 
 
-def application_resubmit(*, application: Application, by, message: str) -> Application:
-    message = _required(message, "Answer the information request before resubmitting.")
-
-    def post(locked: Application) -> None:
-        CaseMessage.objects.create(
-            application=locked,
-            kind=CaseMessage.Kind.ANSWER,
-            body=message,
-            author=by,
-            at=timezone.now(),
-        )
-
-    return run_transition(
+def application_request_info(*, application: Application, by, message: str) -> Application:
+    return _transition_with_message(
         application=application,
-        action="resubmit",
         by=by,
+        action="request_info",
+        kind=CaseMessage.Kind.INFO_REQUEST,
+        message=_required(message, "Say what information the vendor must provide."),
+        allowed=permissions.can_request_info,
+        not_allowed="Only a scheme officer can request information.",
+    )
+
+
+def application_resubmit(*, application: Application, by, message: str) -> Application:
+    return _transition_with_message(
+        application=application,
+        by=by,
+        action="resubmit",
+        kind=CaseMessage.Kind.ANSWER,
+        message=_required(message, "Answer the information request before resubmitting."),
         allowed=permissions.can_resubmit,
         not_allowed="Only the vendor can answer and resubmit its application.",
-        reason=message,
-        check=post,
     )
 
 
