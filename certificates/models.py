@@ -129,6 +129,12 @@ class Certificate(models.Model):
 
     class Meta:
         ordering = ["-number"]
+        # The public registry filters and sorts on these at 100,000 certificates.
+        indexes = [
+            models.Index(fields=["status", "-number"], name="certificate_status_number"),
+            models.Index(fields=["valid_until"], name="certificate_valid_until"),
+            models.Index(fields=["decision_date"], name="certificate_decision_date"),
+        ]
 
     def __str__(self) -> str:
         return self.number
