@@ -22,14 +22,15 @@ from cas.errors import ActionRefused
 from cas.mail import notify
 from certificates.models import Certificate, CertificateSubscription
 
-# Overridable in settings; the defaults keep the form from being used to mail-bomb anyone.
-CONFIRMATION_DAYS = getattr(settings, "CERTIFICATE_SUBSCRIPTION_CONFIRMATION_DAYS", 7)
-MAX_PENDING_PER_ADDRESS_PER_DAY = getattr(
-    settings, "CERTIFICATE_SUBSCRIPTION_MAX_PER_ADDRESS_PER_DAY", 5
-)
-MAX_PENDING_PER_CERTIFICATE_PER_DAY = getattr(
-    settings, "CERTIFICATE_SUBSCRIPTION_MAX_PER_CERTIFICATE_PER_DAY", 200
-)
+
+def _setting(name: str, default: int) -> int:
+    # Read at each call, so that the settings (environment) and tests can change them.
+    return int(getattr(settings, name, default))
+
+
+def confirmation_days() -> int:
+    return _setting("CERTIFICATE_SUBSCRIPTION_CONFIRMATION_DAYS", 7)
+
 
 REQUEST_ANSWER = (
     "Thank you. If {email} can receive mail, a message with a confirmation link is on its way "
@@ -91,7 +92,8 @@ def _certificate_context(certificate: Certificate) -> dict[str, str]:
 def subscription_request(*, certificate: Certificate, email: str) -> str:
     """Mail a confirmation link to the address; returns the neutral message to show.
 
-    An address that already follows the certificate gets nothing new, and the same answer."""
+    An address that already follows the certificate is told so by mail (with its unsubscribe
+    link); the page answers the same either way."""
     email = _clean_email(email)
     if certificate.status not in Certificate.LIVE_STATUSES:
         raise SubscriptionRefused(
@@ -103,46 +105,51 @@ def subscription_request(*, certificate: Certificate, email: str) -> str:
     with transaction.atomic():
         # Serialise the requests of one certificate, so the daily limit holds under load.
         Certificate.objects.select_for_update().filter(pk=certificate.pk).first()
-        following = CertificateSubscription.objects.filter(
-            certificate=certificate,
-            email=email,
-            confirmed_at__isnull=False,
-            unsubscribed_at__isnull=True,
-        ).exists()
-        if not following:
-            recent = CertificateSubscription.objects.filter(
-                created_at__gte=day_ago, confirmed_at__isnull=True
+        # Every request counts and is answered alike, follower or not: a limit reached
+        # only by strangers would tell who follows.
+        recent = CertificateSubscription.objects.filter(
+            created_at__gte=day_ago, confirmed_at__isnull=True
+        )
+        per_address = _setting("CERTIFICATE_SUBSCRIPTION_MAX_PER_ADDRESS_PER_DAY", 5)
+        per_certificate = _setting("CERTIFICATE_SUBSCRIPTION_MAX_PER_CERTIFICATE_PER_DAY", 200)
+        if recent.filter(email=email).count() >= per_address:
+            raise TooManyRequests(
+                "Too many confirmation requests for this address today: use a link already "
+                "sent, or try again tomorrow."
             )
-            if recent.filter(email=email).count() >= MAX_PENDING_PER_ADDRESS_PER_DAY:
-                raise TooManyRequests(
-                    "Too many confirmation requests for this address today: use a link "
-                    "already sent, or try again tomorrow."
-                )
-            if (
-                recent.filter(certificate=certificate).count()
-                >= MAX_PENDING_PER_CERTIFICATE_PER_DAY
-            ):
-                raise TooManyRequests(
-                    f"Too many people asked to follow {certificate.number} today: try again "
-                    "tomorrow."
-                )
-            subscription = CertificateSubscription.objects.create(
+        if recent.filter(certificate=certificate).count() >= per_certificate:
+            raise TooManyRequests(
+                f"Too many people asked to follow {certificate.number} today: try again tomorrow."
+            )
+        following = (
+            CertificateSubscription.objects.filter(
                 certificate=certificate,
                 email=email,
-                token=secrets.token_urlsafe(32),
-                created_at=now,
+                confirmed_at__isnull=False,
+                unsubscribed_at__isnull=True,
             )
-            notify(
-                template="certificate_subscription_confirm",
-                to=[email],
-                context={
-                    **_certificate_context(certificate),
-                    "confirm_url": _link("subscription_confirm", subscription.token),
-                    "days": str(CONFIRMATION_DAYS),
-                    "expires": f"{now + dt.timedelta(days=CONFIRMATION_DAYS):%Y-%m-%d %H:%M} UTC",
-                },
-            )
-    return REQUEST_ANSWER.format(email=email, days=CONFIRMATION_DAYS)
+            .order_by("confirmed_at")
+            .first()
+        )
+        subscription = CertificateSubscription.objects.create(
+            certificate=certificate,
+            email=email,
+            token=secrets.token_urlsafe(32),
+            created_at=now,
+        )
+        context = {
+            **_certificate_context(certificate),
+            "days": str(confirmation_days()),
+            "expires": f"{now + dt.timedelta(days=confirmation_days()):%Y-%m-%d %H:%M} UTC",
+        }
+        if following is not None:
+            # Only the address's owner reads this: telling them is no leak.
+            context["already_following"] = "yes"
+            context["unsubscribe_url"] = _link("subscription_unsubscribe", following.token)
+        else:
+            context["confirm_url"] = _link("subscription_confirm", subscription.token)
+        notify(template="certificate_subscription_confirm", to=[email], context=context)
+    return REQUEST_ANSWER.format(email=email, days=confirmation_days())
 
 
 def _find(token: str) -> CertificateSubscription:
@@ -161,7 +168,7 @@ def _find(token: str) -> CertificateSubscription:
 
 
 def _expires_at(subscription: CertificateSubscription) -> dt.datetime:
-    return subscription.created_at + dt.timedelta(days=CONFIRMATION_DAYS)
+    return subscription.created_at + dt.timedelta(days=confirmation_days())
 
 
 def subscription_for_confirmation(*, token: str) -> LinkState:
@@ -171,7 +178,7 @@ def subscription_for_confirmation(*, token: str) -> LinkState:
     if subscription.confirmed_at is None and timezone.now() >= expires_at:
         raise LinkExpired(
             f"This confirmation link expired on {expires_at:%Y-%m-%d}: links work for "
-            f"{CONFIRMATION_DAYS} days. Ask again from the page of certificate "
+            f"{confirmation_days()} days. Ask again from the page of certificate "
             f"{subscription.certificate.number}."
         )
     return LinkState(subscription=subscription, expires_at=expires_at)

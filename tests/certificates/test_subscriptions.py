@@ -197,9 +197,24 @@ def test_it_answers_alike_whether_or_not_the_address_already_follows(
     assert answer(again).replace("procurement@hospital.example", "A") == answer(stranger).replace(
         "new@x.example", "A"
     )
-    # The follower gets no second confirmation; the newcomer gets theirs.
-    assert mails_to(mailoutbox, BUYER_MAIL) == []
-    assert len(mails_to(mailoutbox, "new@x.example")) == 1
+    # Only the mailbox learns the difference: the follower is told it already follows.
+    [reminder] = mails_to(mailoutbox, BUYER_MAIL)
+    assert reminder.subject == f"You already follow certificate {certificate.number}"
+    assert "/confirm/" not in reminder.body and link_in(reminder, "unsubscribe")
+    [newcomer] = mails_to(mailoutbox, "new@x.example")
+    assert link_in(newcomer, "confirm")
+
+
+def test_it_limits_a_follower_and_a_stranger_alike(
+    certificate, buyer, django_capture_on_commit_callbacks, mailoutbox
+):
+    confirmed_follower(buyer, certificate, django_capture_on_commit_callbacks, mailoutbox)
+    for address in (BUYER_MAIL, "stranger@x.example"):
+        statuses = [
+            follow(Client(), certificate, django_capture_on_commit_callbacks, address).status_code
+            for _ in range(6)
+        ]
+        assert statuses == [200] * 5 + [429], address
 
 
 def test_it_says_a_link_that_is_not_valid_is_not_valid(buyer):
@@ -251,11 +266,9 @@ def test_it_limits_confirmation_requests_per_address_and_day(
 
 
 def test_it_limits_confirmation_requests_per_certificate_and_day(
-    certificate, buyer, django_capture_on_commit_callbacks, mailoutbox, monkeypatch
+    certificate, buyer, django_capture_on_commit_callbacks, mailoutbox, settings
 ):
-    from certificates import subscriptions
-
-    monkeypatch.setattr(subscriptions, "MAX_PENDING_PER_CERTIFICATE_PER_DAY", 3)
+    settings.CERTIFICATE_SUBSCRIPTION_MAX_PER_CERTIFICATE_PER_DAY = 3
     for n in range(3):
         follow(buyer, certificate, django_capture_on_commit_callbacks, f"p{n}@x.example")
     refused = follow(buyer, certificate, django_capture_on_commit_callbacks, "p9@x.example")

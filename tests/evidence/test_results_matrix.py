@@ -258,7 +258,7 @@ def crowded_event(catalogue, connectathon_2026, northlink):
 def test_it_builds_a_page_in_a_bounded_number_of_queries(
     crowded_event, per_page, buyer, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6):
         response = matrix(buyer, crowded_event, per_page=per_page, page=2)
     page = page_text(response)
     assert page.count('<th scope="row">Vendor ') == min(per_page, 130 - per_page)
