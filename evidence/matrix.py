@@ -20,6 +20,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Min, Q, QuerySet
 from django.http import QueryDict
 
+from cas.models import AIPO
 from certificates.models import Certificate
 from evidence.models import ConnectathonEvent, ConnectathonResult
 
@@ -176,12 +177,15 @@ def certificates_resting_on(
 
 def _choices(event: ConnectathonEvent) -> dict[str, list[str]]:
     """The domains, profiles and actors with a pass at the event: one query."""
+    # The distinct AIPOs first (a hash of one integer column), then their names: joining the
+    # catalogue to every one of a million results before the DISTINCT costs four times more.
+    passed = ConnectathonResult.objects.filter(
+        event=event, grade=ConnectathonResult.Grade.PASSED
+    ).values("aipo_id")
     present = (
-        ConnectathonResult.objects.filter(event=event, grade=ConnectathonResult.Grade.PASSED)
+        AIPO.objects.filter(pk__in=passed)
         .order_by()
-        .values_list(
-            "aipo__profile__domain__keyword", "aipo__profile__keyword", "aipo__actor__keyword"
-        )
+        .values_list("profile__domain__keyword", "profile__keyword", "actor__keyword")
         .distinct()
     )
     domains, profiles, actors = set(), set(), set()
