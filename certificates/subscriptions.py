@@ -1,8 +1,9 @@
 """Buyers following a certificate by e-mail: double opt-in, one-click unsubscribe.
 
-A request mails a confirmation link and nothing else; only a confirmed address that has not
-unsubscribed is told of status changes. Every answer to a request reads the same whether or
-not the address already follows the certificate, so the form reveals nobody's address.
+A request mails a confirmation link (or, to an address that already follows, a reminder with
+its unsubscribe link) and nothing else; only a confirmed address that has not unsubscribed is
+told of status changes. Requests are answered and limited alike whether or not the address
+already follows the certificate, so the form reveals nobody's address.
 """
 
 from __future__ import annotations
@@ -188,11 +189,9 @@ def subscription_confirm(*, token: str) -> CertificateSubscription:
     """Confirm the address; safe to run twice (a second confirmation changes nothing)."""
     subscription = subscription_for_confirmation(token=token).subscription
     with transaction.atomic():
-        locked = (
-            CertificateSubscription.objects.select_for_update()
-            .select_related("certificate")
-            .get(pk=subscription.pk)
-        )
+        # Lock the subscription only: the certificate row belongs to status changes.
+        locked = CertificateSubscription.objects.select_for_update().get(pk=subscription.pk)
+        locked.certificate = subscription.certificate
         if locked.unsubscribed_at is not None:
             raise SubscriptionRefused(
                 f"This address stopped following {locked.certificate.number} with this link. "
