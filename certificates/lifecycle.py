@@ -21,6 +21,7 @@ from cas.mail import member_emails, notify
 from certificates import permissions
 from certificates.models import Certificate
 from certificates.status_list import status_list_publish_on_commit
+from certificates.subscriptions import subscribers_notify
 
 MAX_REASON = 2000
 
@@ -108,6 +109,7 @@ def _change(
             reason=reason,
         )
         _tell_vendor(locked, template="certificate_status_changed", action=action)
+        subscribers_notify(certificate=locked, action=action)
         status_list_publish_on_commit()
     return locked
 

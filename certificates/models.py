@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django_fsm import FSMField, transition
 
 from cas.models import Application
@@ -197,3 +198,35 @@ class StatusList(models.Model):
 
     def __str__(self) -> str:
         return f"status list of {self.issued_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CertificateSubscription(models.Model):
+    """A buyer following a certificate by e-mail: mailed on every status change once confirmed.
+
+    One row per request: a second request for the same address makes a new row (with its own
+    token) until one is confirmed, so requests can be counted and limited per address and day.
+    """
+
+    certificate = models.ForeignKey(
+        Certificate, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    email = models.EmailField(max_length=254)  # stored lower-cased
+    # secrets.token_urlsafe: confirms, then unsubscribes; only ever sent to the address.
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["email", "created_at"], name="subscription_email_created"),
+            models.Index(fields=["certificate", "created_at"], name="subscription_cert_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} follows {self.certificate_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None

@@ -27,6 +27,7 @@ from cas.models import Application
 from certificates import keys, signing
 from certificates.models import Certificate, NumberSequence, SigningKey, StatusList
 from certificates.pdf import CertificateContent, ScopeLine, qr_text_for, render_certificate_pdf
+from certificates.subscriptions import subscribers_notify
 
 log = logging.getLogger("opencas.certificates")
 NUMBER_PATTERN = re.compile(r"\b[A-Z]{2,10}-\d{4}-\d{6}\b")
@@ -357,6 +358,8 @@ def certificate_reissue(*, certificate: Certificate, by=None, reason: str) -> Ce
                 to_state=locked.status,
                 reason=f"re-issued as revision {revision}: {reason}; replaces PDF {previous}",
             )
+            # Followers' downloaded PDFs now show a revoked signature: tell them to fetch anew.
+            subscribers_notify(certificate=locked, action="reissue", note=reason)
             from certificates.status_list import status_list_publish_on_commit
 
             status_list_publish_on_commit()

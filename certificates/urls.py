@@ -16,6 +16,17 @@ urlpatterns = [
         )
         for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
     ),
+    path("certificates/<str:number>/follow/", views.certificate_follow, name="certificate_follow"),
+    path(
+        "subscriptions/<str:token>/confirm/",
+        views.subscription_confirm,
+        name="subscription_confirm",
+    ),
+    path(
+        "subscriptions/<str:token>/unsubscribe/",
+        views.subscription_unsubscribe,
+        name="subscription_unsubscribe",
+    ),
     path("verify/", views.verify, name="verify"),
     path("verify/qr", views.verify_qr_page, name="verify_qr"),
     path("verify/<str:number>", views.verify, name="verify_number"),

@@ -8,12 +8,13 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cas.errors import ActionRefused
 from cas.models import AuditEntry
 from cas.permissions import is_officer
-from certificates import keys, lifecycle, permissions, services
+from certificates import keys, lifecycle, permissions, services, subscriptions
 from certificates.models import Certificate, SigningKey
 from certificates.status_list import status_list_current
 
@@ -211,3 +212,85 @@ def pdf_trust_roots(request: HttpRequest) -> HttpResponse:
 
 def site_context(request: HttpRequest) -> dict:
     return {"SCHEME_NAME": settings.SCHEME_NAME}
+
+
+# --- Following a certificate by e-mail (buyers, no login) ---
+
+
+@require_POST
+def certificate_follow(request: HttpRequest, number: str) -> HttpResponse:
+    """The 'Follow this certificate' form: the same answer whether or not the address follows."""
+    certificate = services.find_certificate(number)
+    if certificate is None:
+        raise Http404("No such certificate")
+    email = request.POST.get("email", "")[:300]
+    try:
+        answer = subscriptions.subscription_request(certificate=certificate, email=email)
+    except ActionRefused as exc:
+        context = _detail_context(request, certificate)
+        context["subscribe_error"] = exc.message
+        context["subscribe_email"] = email.strip()[:254]
+        return render(request, "certificates/detail.html", context, status=exc.status_code)
+    messages.success(request, answer)
+    return redirect("certificate_detail", number=certificate.number)
+
+
+def _link_refused(request: HttpRequest, exc: ActionRefused, *, title: str) -> HttpResponse:
+    return render(
+        request,
+        "certificates/subscription_link.html",
+        {"title": title, "error": exc.message},
+        status=exc.status_code,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def subscription_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button, POST confirms: mail scanners fetch links but do not press buttons."""
+    title = "Confirm following a certificate"
+    try:
+        if request.method == "POST":
+            subscription = subscriptions.subscription_confirm(token=token)
+            return render(
+                request,
+                "certificates/subscription_link.html",
+                {"title": title, "subscription": subscription, "done": "confirmed"},
+            )
+        state = subscriptions.subscription_for_confirmation(token=token)
+    except ActionRefused as exc:
+        return _link_refused(request, exc, title=title)
+    return render(
+        request,
+        "certificates/subscription_link.html",
+        {
+            "title": title,
+            "subscription": state.subscription,
+            "expires_at": state.expires_at,
+            "ask": "confirm",
+        },
+    )
+
+
+@csrf_exempt  # the unguessable token is the credential; mail clients post one-click (RFC 8058)
+@require_http_methods(["GET", "POST"])
+def subscription_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    title = "Stop following a certificate"
+    try:
+        if request.method == "POST":
+            subscription = subscriptions.subscription_unsubscribe(token=token)
+            done = "unsubscribed"
+        else:
+            subscription = subscriptions.subscription_for_unsubscribe(token=token)
+            done = "unsubscribed" if subscription.unsubscribed_at else ""
+    except ActionRefused as exc:
+        return _link_refused(request, exc, title=title)
+    return render(
+        request,
+        "certificates/subscription_link.html",
+        {
+            "title": title,
+            "subscription": subscription,
+            "done": done,
+            "ask": "" if done else "unsubscribe",
+        },
+    )

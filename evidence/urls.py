@@ -10,6 +10,22 @@ urlpatterns = [
         views.connectathon_job_progress,
         name="connectathon_job_progress",
     ),
+    path("connectathon/results/", views.connectathon_results, name="connectathon_results"),
+    path(
+        "connectathon/<int:event_id>/matrix/",
+        views.connectathon_matrix,
+        name="connectathon_matrix",
+    ),
+    path(
+        "connectathon/<int:event_id>/matrix.csv",
+        views.connectathon_matrix_csv,
+        name="connectathon_matrix_csv",
+    ),
+    path(
+        "connectathon/<int:event_id>/matrix.json",
+        views.connectathon_matrix_json,
+        name="connectathon_matrix_json",
+    ),
     path("connectathon/names/", views.connectathon_aliases, name="connectathon_aliases"),
     path("applications/<int:pk>/evidence/", views.evidence_upload, name="evidence_upload"),
     path("applications/<int:pk>/testreports/", views.testreport_upload, name="testreport_upload"),

@@ -1,18 +1,27 @@
 from __future__ import annotations
 
 import csv
+import json
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from cas import permissions
 from cas.errors import ActionRefused
 from cas.models import AIPO, Application, Organisation, Product
-from evidence import services
+from evidence import matrix, services
 from evidence.files import CONTENT_TYPES, allowed_extensions, content_disposition
 from evidence.forms import (
     AliasForm,
@@ -372,4 +381,157 @@ def coverage_csv(request: HttpRequest, pk: int) -> HttpResponse:
                 row.lab.text,
             ]
         )
+    return response
+
+
+# --- The public Connectathon Results Matrix (no login) ---
+
+
+def connectathon_results(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "evidence/matrix_index.html",
+        {"events": ConnectathonEvent.objects.order_by("-end_date", "name")},
+    )
+
+
+def _event_or_404(event_id: int) -> ConnectathonEvent:
+    event = ConnectathonEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        raise Http404("No such Connectathon")
+    return event
+
+
+@require_GET
+def connectathon_matrix(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = _event_or_404(event_id)
+    filters = matrix.MatrixFilters.from_query(request.GET)
+    page_size = matrix.page_size_from(request.GET.get("per_page"))
+    table = matrix.results_matrix(
+        event=event,
+        filters=filters,
+        page_number=request.GET.get("page", "1")[:10],
+        page_size=page_size,
+    )
+    query = {**filters.as_query(), "per_page": page_size}
+    return render(
+        request,
+        "evidence/matrix.html",
+        {
+            "matrix": table,
+            "event": event,
+            "filters": filters,
+            "page_size": page_size,
+            "page_sizes": matrix.PAGE_SIZES,
+            "query": urlencode(query),
+            "download_query": urlencode(filters.as_query()),
+            "max_columns": matrix.MAX_COLUMNS,
+        },
+    )
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, for a streamed response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_safe(value: str) -> str:
+    # Vendor-typed names go to spreadsheets: never let one start a formula.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+MATRIX_COLUMNS = [
+    "event",
+    "organisation",
+    "system",
+    "domain",
+    "profile",
+    "actor",
+    "option",
+    "certificates",
+]
+
+
+def _matrix_filename(event: ConnectathonEvent, extension: str) -> str:
+    return f"connectathon-{event.pk}-results.{extension}"
+
+
+@require_GET
+def connectathon_matrix_csv(request: HttpRequest, event_id: int) -> StreamingHttpResponse:
+    """One row per passed result, UTF-8 with a BOM (spreadsheets then read the accents)."""
+    event = _event_or_404(event_id)
+    filters = matrix.MatrixFilters.from_query(request.GET)
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff" + writer.writerow(MATRIX_COLUMNS)
+        for row in matrix.matrix_export_rows(event=event, filters=filters):
+            yield writer.writerow(
+                [
+                    _csv_safe(row.event),
+                    _csv_safe(row.organisation),
+                    _csv_safe(row.system),
+                    row.domain,
+                    row.profile,
+                    row.actor,
+                    row.option,
+                    " ".join(c.number for c in row.certificates),
+                ]
+            )
+
+    response = StreamingHttpResponse(
+        (line.encode() for line in lines()), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_matrix_filename(event, "csv")}"'
+    return response
+
+
+@require_GET
+def connectathon_matrix_json(request: HttpRequest, event_id: int) -> StreamingHttpResponse:
+    event = _event_or_404(event_id)
+    filters = matrix.MatrixFilters.from_query(request.GET)
+    head = {
+        "event": {
+            "id": event.pk,
+            "name": event.name,
+            "organiser": event.organiser,
+            "location": event.location,
+            "start_date": event.start_date.isoformat(),
+            "end_date": event.end_date.isoformat(),
+        },
+        "filters": filters.as_query(),
+        "published_grades": ["passed"],
+    }
+
+    def chunks():
+        yield json.dumps(head)[:-1] + ', "results": ['
+        separator = "\n"
+        for row in matrix.matrix_export_rows(event=event, filters=filters):
+            yield separator + json.dumps(
+                {
+                    "organisation": row.organisation,
+                    "system": row.system,
+                    "domain": row.domain,
+                    "profile": row.profile,
+                    "actor": row.actor,
+                    "option": row.option,
+                    "certificates": [
+                        {
+                            "number": c.number,
+                            "status": c.status,
+                            "url": f"{settings.SITE_URL}/certificates/{c.number}/",
+                        }
+                        for c in row.certificates
+                    ],
+                }
+            )
+            separator = ",\n"
+        yield "\n]}\n"
+
+    response = StreamingHttpResponse(
+        (chunk.encode() for chunk in chunks()), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_matrix_filename(event, "json")}"'
     return response
