@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -548,12 +549,18 @@ def _number_in_pdf(pdf_bytes: bytes) -> str:
     return match.group(0) if match else ""
 
 
-def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
-    signature = signing.verify_pdf_signature(
+def _pdf_signature(pdf_bytes: bytes) -> signing.PdfSignatureVerdict:
+    return signing.verify_pdf_signature(
         pdf_bytes=pdf_bytes,
         trust_roots_pem=keys.trusted_pdf_roots(),
         tsa_roots_pem=keys.trusted_tsa_roots(),
     )
+
+
+def _with_key_status(
+    signature: signing.PdfSignatureVerdict, certificate: Certificate | None
+) -> signing.PdfSignatureVerdict:
+    """An intact signature by a key revoked since proves nothing: say so."""
     key = certificate.pdf_key if certificate is not None else None
     if key is None and signature.signing_cert_sha256:
         # Every PDF key shares the scheme root: a copy signed by a revoked key is found by
@@ -568,6 +575,43 @@ def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
             f"{key.kid} was revoked.",
         )
     return signature
+
+
+def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
+    return _with_key_status(_pdf_signature(pdf_bytes), certificate)
+
+
+STORED_SIGNATURE_CACHE_SECONDS = 24 * 60 * 60
+
+
+def _stored_pdf_verdict(certificate: Certificate) -> signing.PdfSignatureVerdict:
+    """The signature verdict of the PDF we store, checked once and then cached.
+
+    Checking a PAdES signature costs tens of milliseconds, and the stored bytes never change
+    (a re-issue stores a new file with a new digest). The cache key holds the digest and the
+    PDF key, and the key's status is applied afresh on every request, so a revoked key shows
+    at once. The stored file's digest is checked against pdf_sha256 on the first read.
+    """
+    key_id = certificate.pdf_key.kid if certificate.pdf_key else ""
+    cache_key = f"verify:stored-pdf:{certificate.pdf_sha256}:{key_id}"
+    signature = cache.get(cache_key)
+    if signature is None:
+        try:
+            with certificate.pdf.open("rb") as handle:
+                data = handle.read()
+        except OSError:
+            log.exception("the stored PDF of %s cannot be read", certificate.number)
+            return signing.PdfSignatureVerdict(
+                ok=False,
+                code="unavailable",
+                message="The stored PDF cannot be read just now; the status below stands.",
+            )
+        if hashlib.sha256(data).hexdigest() != certificate.pdf_sha256:
+            # The file in storage is not the one we issued: never cache that.
+            return _pdf_verdict(data, certificate)
+        signature = _pdf_signature(data)
+        cache.set(cache_key, signature, STORED_SIGNATURE_CACHE_SECONDS)
+    return _with_key_status(signature, certificate)
 
 
 def verify_pdf(*, pdf_bytes: bytes) -> Verification:
@@ -598,8 +642,7 @@ def verify_number(*, number: str) -> Verification:
     certificate = find_certificate(number)
     signature = None
     if certificate is not None and certificate.pdf:
-        with certificate.pdf.open("rb") as handle:
-            signature = _pdf_verdict(handle.read(), certificate)
+        signature = _stored_pdf_verdict(certificate)
     return Verification(signature=signature, status=status_verdict(certificate, number=number))
 
 

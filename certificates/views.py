@@ -15,6 +15,7 @@ from cas.models import AuditEntry
 from cas.permissions import is_officer
 from certificates import keys, lifecycle, permissions, services
 from certificates.models import Certificate, SigningKey
+from certificates.ratelimit import rate_limited
 from certificates.status_list import status_list_current
 
 MAX_VERIFY_UPLOAD = 10 * 1024 * 1024
@@ -137,7 +138,10 @@ def certificate_pdf(request: HttpRequest, number: str) -> FileResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@rate_limited("verify")
 def verify(request: HttpRequest, number: str = "") -> HttpResponse:
+    """One form, three ways in (a number, a QR code's text, a PDF); the verdicts come from
+    the same services as the API's (certificates.api)."""
     verification = None
     error = ""
     status = 200
@@ -146,8 +150,14 @@ def verify(request: HttpRequest, number: str = "") -> HttpResponse:
     upload = request.FILES.get("pdf")
     if upload is not None:
         if upload.size > MAX_VERIFY_UPLOAD:
-            error = f"The file is larger than {MAX_VERIFY_UPLOAD // (1024 * 1024)} MB."
+            error = (
+                f"The file is larger than {MAX_VERIFY_UPLOAD // (1024 * 1024)} MB: a "
+                "certificate PDF is far smaller, so this is not one."
+            )
             status = 413
+        elif upload.size == 0:
+            error = "The file is empty: choose the certificate PDF."
+            status = 400
         else:
             verification = services.verify_pdf(pdf_bytes=upload.read())
     elif qr_text:
@@ -166,6 +176,9 @@ def verify(request: HttpRequest, number: str = "") -> HttpResponse:
 
 
 def verify_qr_page(request: HttpRequest) -> HttpResponse:
+    """The page a QR code opens. The signed token is in the fragment, which the browser
+    never sends: static/certificates/verify_qr.js checks it against the published keys in
+    the browser and then asks /api/verify/<number>/ for the live status."""
     return render(request, "certificates/verify_qr.html")
 
 
