@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.core.cache import cache
+from django.http import Http404, HttpResponse
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -167,6 +169,7 @@ class VerifyNumberApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         operation_id="verify_number",
@@ -176,12 +179,41 @@ class VerifyNumberApi(APIView):
             429: OpenApiResponse(ErrorSerializer, description="Too many requests."),
         },
     )
-    def get(self, request: Request, number: str) -> Response:
+    def get(self, request: Request, number: str) -> HttpResponse:
+        return self.answer(number)
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "GET" and "number" in kwargs:
+            # A cached answer is served as it is, before DRF's request wrapping and content
+            # negotiation (renderer_classes is JSON only, so that changes nothing).
+            cached = self.cached(kwargs["number"])
+            if cached is not None:
+                return cached
+        return super().dispatch(request, *args, **kwargs)
+
+    @staticmethod
+    def _key(number: str) -> str | None:
+        # The answer depends only on the certificate's state (services.verification_state).
+        state = services.verification_state(number=number[:40])
+        return f"verify:json:{state}" if state else None
+
+    def cached(self, number: str) -> HttpResponse | None:
+        self.state_key = self._key(number)
+        hit = cache.get(self.state_key) if self.state_key else None
+        return None if hit is None else self._response(*hit)
+
+    def answer(self, number: str) -> HttpResponse:
         verification = services.verify_number(number=number[:40])
-        response = _verification_response(verification)
-        if verification.status.certificate is None:
-            response.status_code = 404
-        return response
+        status = 404 if verification.status.certificate is None else 200
+        body = JSONRenderer().render(VerificationSerializer(verification_data(verification)).data)
+        key = getattr(self, "state_key", None)
+        if key:
+            cache.set(key, (status, body), services.VERDICT_CACHE_SECONDS)
+        return self._response(status, body)
+
+    @staticmethod
+    def _response(status: int, body: bytes) -> HttpResponse:
+        return HttpResponse(body, status=status, content_type="application/json")
 
 
 @method_decorator(rate_limited("verify", json=True), name="dispatch")

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from pypdf import PdfReader
@@ -530,11 +530,18 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
     )
 
 
+NUMBER_SHAPE = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+
+
 def find_certificate(number: str) -> Certificate | None:
+    number = number.strip()
+    if not NUMBER_SHAPE.match(number):
+        # Nothing else is ever a number; NUL bytes and the like would only upset the database.
+        return None
     return (
         Certificate.objects.public()
         .select_related("application", "jws_key", "pdf_key", "superseded_by")
-        .filter(number=number.strip().upper())
+        .filter(number=number.upper())
         .first()
     )
 
@@ -636,6 +643,41 @@ def verify_pdf(*, pdf_bytes: bytes) -> Verification:
             status.certificate,
         )
     return Verification(signature=signature, status=status)
+
+
+VERDICT_CACHE_SECONDS = 300
+
+
+def _state_sql() -> str:
+    certificate = connection.ops.quote_name(Certificate._meta.db_table)
+    key = connection.ops.quote_name(SigningKey._meta.db_table)
+    # Table names come from the models, never from input.
+    return (
+        "SELECT c.id, c.status, c.status_changed_at, c.status_reason, c.revision, "  # noqa: S608
+        "c.pdf_sha256, jk.status, pk.status, c.superseded_by_id, c.valid_from, c.valid_until "
+        f"FROM {certificate} c LEFT JOIN {key} jk ON jk.id = c.jws_key_id "
+        f"LEFT JOIN {key} pk ON pk.id = c.pdf_key_id WHERE c.number = %s AND c.status <> %s"
+    )
+
+
+def verification_state(*, number: str) -> str | None:
+    """A digest of everything the by-number verdicts depend on, read in one lean query, so
+    a page or JSON answer rendered for this digest can be served again as it is.
+
+    It holds the certificate's status, since when and why, revision and PDF digest, the
+    statuses of both signing keys, the replacement, the validity and today's date (expiry):
+    any change to one of them is a new digest, so a cached answer is never stale. None for
+    text that is not shaped like a number (not worth a cache entry)."""
+    number = number.strip().upper()
+    if not NUMBER_SHAPE.match(number):
+        return None
+    # Plain SQL: this runs on every by-number verification, and building the equivalent
+    # queryset (values_list over two joins) costs several times what the query itself does.
+    with connection.cursor() as cursor:
+        cursor.execute(_state_sql(), [number, Certificate.Status.ISSUING])
+        row = cursor.fetchone()
+    state = repr((number, row, timezone.localdate().isoformat(), settings.SITE_URL))
+    return hashlib.sha256(state.encode()).hexdigest()
 
 
 def verify_number(*, number: str) -> Verification:

@@ -3,11 +3,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cas.errors import ActionRefused
@@ -137,11 +139,36 @@ def certificate_pdf(request: HttpRequest, number: str) -> FileResponse:
     )
 
 
+def _is_stranger(request: HttpRequest) -> bool:
+    """No session and no pending messages: the page is the same for every such visitor."""
+    return settings.SESSION_COOKIE_NAME not in request.COOKIES and "messages" not in (
+        request.COOKIES
+    )
+
+
+# Verifying changes nothing, so the form needs no CSRF token; without one, the page a
+# stranger gets for a number depends only on the certificate's state, and is cached by it.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 @rate_limited("verify")
 def verify(request: HttpRequest, number: str = "") -> HttpResponse:
     """One form, three ways in (a number, a QR code's text, a PDF); the verdicts come from
     the same services as the API's (certificates.api)."""
+    if request.method == "GET" and number and not request.GET and _is_stranger(request):
+        state = services.verification_state(number=number[:40])
+        if state is not None:
+            key = f"verify:page:{state}"
+            body = cache.get(key)
+            if body is None:
+                response = _verify_page(request, number)
+                if response.status_code == 200:
+                    cache.set(key, response.content, services.VERDICT_CACHE_SECONDS)
+                return response
+            return HttpResponse(body)
+    return _verify_page(request, number)
+
+
+def _verify_page(request: HttpRequest, number: str) -> HttpResponse:
     verification = None
     error = ""
     status = 200

@@ -59,16 +59,23 @@
     const parts = token.split(".");
     if (parts.length !== 3 || !parts[0] || !parts[1] || !parts[2]) throw new Unreadable("not a JWS");
     const header = json(base64url(parts[0]));
-    const payload = json(base64url(parts[1]));
+    const payloadBytes = base64url(parts[1]);
     const signature = base64url(parts[2]);
     if (!header || header.alg !== "Ed25519" || typeof header.kid !== "string") {
       throw new Unreadable("not an Ed25519 JWS");
     }
+    const signedInput = new TextEncoder().encode(parts[0] + "." + parts[1]);
+    return { header, payloadBytes, signature, signedInput };
+  }
+
+  // The payload is read only after its signature is checked, as the server does: a changed
+  // payload is a bad signature, whatever its bytes now decode to.
+  function payloadOf(parsed) {
+    const payload = json(parsed.payloadBytes);
     if (!payload || typeof payload !== "object" || Array.isArray(payload)) {
       throw new Unreadable("payload not an object");
     }
-    const signedInput = new TextEncoder().encode(parts[0] + "." + parts[1]);
-    return { header, payload, signature, signedInput };
+    return payload;
   }
 
   function showFields(payload) {
@@ -190,7 +197,6 @@
         "the code was signed with an unknown key (" + parsed.header.kid + "), not one the scheme " +
         "publishes: the key was revoked or retired with its certificates, or the code is forged.");
       signatureCard.dataset.code = "unknown_key";
-      showFields(parsed.payload);
       notTrusted("Check the certificate number on the verify page.");
       return;
     }
@@ -215,19 +221,29 @@
       return;
     }
     const ok = await crypto.subtle.verify("Ed25519", key, parsed.signature, parsed.signedInput);
-    showFields(parsed.payload);
     if (!ok) {
       say(signatureCard, signatureText, false, "Not valid",
         "the signature does not match the payload: the code was altered or forged (bad signature).");
       signatureCard.dataset.code = "bad_signature";
-      notTrusted("Do not rely on the fields shown.");
+      notTrusted("");
       return;
     }
+    let payload;
+    try {
+      payload = payloadOf(parsed);
+    } catch (error) {
+      say(signatureCard, signatureText, false, "Not valid",
+        "the signed payload is not a JSON object (malformed QR code).");
+      signatureCard.dataset.code = "malformed";
+      notTrusted("");
+      return;
+    }
+    showFields(payload);
     say(signatureCard, signatureText, true, "Valid",
       "the QR code's signed payload is intact, signed with the published key " +
       parsed.header.kid + " (checked in this browser).");
     signatureCard.dataset.code = "valid";
-    await showStatus(String(parsed.payload.num || ""));
+    await showStatus(String(payload.num || ""));
   }
 
   verify().catch(function () {
