@@ -7,11 +7,16 @@ Playwright's loop do not mix in one thread).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from certificates import lifecycle, signing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOT = Path(os.environ.get("OPENCAS_VERIFY_SCREENSHOT", "/tmp/verify.png"))
 
 
 @pytest.fixture
@@ -53,6 +58,7 @@ def test_the_qr_page_verifies_the_signature_in_the_browser_then_shows_the_live_s
     assert f"GET {live_server.url}/.well-known/jwks.json" in requests
     assert f"GET {live_server.url}/api/verify/{certified.number}/" in requests
     assert not any(r.startswith("POST") for r in requests)
+    page.screenshot(path=str(SCREENSHOT.with_name("verify-qr.png")), full_page=True)
 
 
 def test_the_qr_page_says_a_tampered_token_has_a_bad_signature(live_server, certified, open_page):
