@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -94,6 +95,12 @@ def rate_limited(scope: str, *, json: bool = False, setting: str = "VERIFY_RATE"
     setting is read on every request, so tests and the bench can change it."""
 
     def decorate(view: Callable) -> Callable:
+        try:
+            # A bad rate in the environment stops the start-up, not every verification.
+            parse_rate(getattr(settings, setting))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{setting} (OPENCAS_VERIFY_RATE): {exc}") from exc
+
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             rate = parse_rate(getattr(settings, setting))

@@ -80,3 +80,13 @@ def test_it_reads_rates_in_plain_words():
     assert parse_rate("off") is None
     with pytest.raises(ValueError, match="write it as 60/minute"):
         parse_rate("sixty a minute")
+
+
+def test_it_refuses_to_start_with_a_rate_it_cannot_read(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from certificates.ratelimit import rate_limited
+
+    settings.VERIFY_RATE = "lots"
+    with pytest.raises(ImproperlyConfigured, match="write it as 60/minute"):
+        rate_limited("verify")(lambda request: None)
