@@ -242,6 +242,25 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- Cache and rate limits (verification, issue 7) ---
+# The rate limiter counts in this cache: with CACHE_URL (or REDIS_URL) set, every web
+# process shares the counts; the default local-memory cache counts per process.
+CACHE_URL = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Verification requests (page, API, QR status fetch) per client address: "60/minute",
+# "1000/hour"; "off" lifts the limit (the bench does). Certificate numbers cannot be
+# enumerated faster than this.
+VERIFY_RATE = os.environ.get("OPENCAS_VERIFY_RATE", "60/minute")
+# How many reverse proxies in front of OpenCAS append to X-Forwarded-For. 0 (default): the
+# header is ignored and the limit is per REMOTE_ADDR, since a client can send any header.
+RATE_LIMIT_TRUSTED_PROXIES = envint("OPENCAS_TRUSTED_PROXIES", "0")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from certificates.api import CertificateStatusChange
+from certificates.api import CertificateStatusChange, VerifyApi, VerifyNumberApi
 
 urlpatterns: list = [
     path(
@@ -13,4 +13,10 @@ urlpatterns: list = [
         name=f"api_certificate_{action}",
     )
     for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
+]
+
+# Verification: public, rate-limited, the same verdicts as /verify/.
+urlpatterns += [
+    path("verify/", VerifyApi.as_view(), name="api_verify"),
+    path("verify/<str:number>/", VerifyNumberApi.as_view(), name="api_verify_number"),
 ]

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from pypdf import PdfReader
@@ -532,11 +533,18 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
     )
 
 
+NUMBER_SHAPE = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+
+
 def find_certificate(number: str) -> Certificate | None:
+    number = number.strip()
+    if not NUMBER_SHAPE.match(number):
+        # Nothing else is ever a number; NUL bytes and the like would only upset the database.
+        return None
     return (
         Certificate.objects.public()
         .select_related("application", "jws_key", "pdf_key", "superseded_by")
-        .filter(number=number.strip().upper())
+        .filter(number=number.upper())
         .first()
     )
 
@@ -551,12 +559,18 @@ def _number_in_pdf(pdf_bytes: bytes) -> str:
     return match.group(0) if match else ""
 
 
-def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
-    signature = signing.verify_pdf_signature(
+def _pdf_signature(pdf_bytes: bytes) -> signing.PdfSignatureVerdict:
+    return signing.verify_pdf_signature(
         pdf_bytes=pdf_bytes,
         trust_roots_pem=keys.trusted_pdf_roots(),
         tsa_roots_pem=keys.trusted_tsa_roots(),
     )
+
+
+def _with_key_status(
+    signature: signing.PdfSignatureVerdict, certificate: Certificate | None
+) -> signing.PdfSignatureVerdict:
+    """An intact signature by a key revoked since proves nothing: say so."""
     key = certificate.pdf_key if certificate is not None else None
     if key is None and signature.signing_cert_sha256:
         # Every PDF key shares the scheme root: a copy signed by a revoked key is found by
@@ -571,6 +585,43 @@ def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
             f"{key.kid} was revoked.",
         )
     return signature
+
+
+def _pdf_verdict(pdf_bytes: bytes, certificate: Certificate | None):
+    return _with_key_status(_pdf_signature(pdf_bytes), certificate)
+
+
+STORED_SIGNATURE_CACHE_SECONDS = 24 * 60 * 60
+
+
+def _stored_pdf_verdict(certificate: Certificate) -> signing.PdfSignatureVerdict:
+    """The signature verdict of the PDF we store, checked once and then cached.
+
+    Checking a PAdES signature costs tens of milliseconds, and the stored bytes never change
+    (a re-issue stores a new file with a new digest). The cache key holds the digest and the
+    PDF key, and the key's status is applied afresh on every request, so a revoked key shows
+    at once. The stored file's digest is checked against pdf_sha256 on the first read.
+    """
+    key_id = certificate.pdf_key.kid if certificate.pdf_key else ""
+    cache_key = f"verify:stored-pdf:{certificate.pdf_sha256}:{key_id}"
+    signature = cache.get(cache_key)
+    if signature is None:
+        try:
+            with certificate.pdf.open("rb") as handle:
+                data = handle.read()
+        except OSError:
+            log.exception("the stored PDF of %s cannot be read", certificate.number)
+            return signing.PdfSignatureVerdict(
+                ok=False,
+                code="unavailable",
+                message="The stored PDF cannot be read just now; the status below stands.",
+            )
+        if hashlib.sha256(data).hexdigest() != certificate.pdf_sha256:
+            # The file in storage is not the one we issued: never cache that.
+            return _pdf_verdict(data, certificate)
+        signature = _pdf_signature(data)
+        cache.set(cache_key, signature, STORED_SIGNATURE_CACHE_SECONDS)
+    return _with_key_status(signature, certificate)
 
 
 def verify_pdf(*, pdf_bytes: bytes) -> Verification:
@@ -597,12 +648,46 @@ def verify_pdf(*, pdf_bytes: bytes) -> Verification:
     return Verification(signature=signature, status=status)
 
 
+VERDICT_CACHE_SECONDS = 300
+
+
+def _state_sql() -> str:
+    certificate = connection.ops.quote_name(Certificate._meta.db_table)
+    key = connection.ops.quote_name(SigningKey._meta.db_table)
+    # Table names come from the models, never from input.
+    return (
+        "SELECT c.id, c.status, c.status_changed_at, c.status_reason, c.revision, "  # noqa: S608
+        "c.pdf_sha256, jk.status, pk.status, c.superseded_by_id, c.valid_from, c.valid_until "
+        f"FROM {certificate} c LEFT JOIN {key} jk ON jk.id = c.jws_key_id "
+        f"LEFT JOIN {key} pk ON pk.id = c.pdf_key_id WHERE c.number = %s AND c.status <> %s"
+    )
+
+
+def verification_state(*, number: str) -> str | None:
+    """A digest of everything the by-number verdicts depend on, read in one lean query, so
+    a page or JSON answer rendered for this digest can be served again as it is.
+
+    It holds the certificate's status, since when and why, revision and PDF digest, the
+    statuses of both signing keys, the replacement, the validity and today's date (expiry):
+    any change to one of them is a new digest, so a cached answer is never stale. None for
+    text that is not shaped like a number (not worth a cache entry)."""
+    number = number.strip().upper()
+    if not NUMBER_SHAPE.match(number):
+        return None
+    # Plain SQL: this runs on every by-number verification, and building the equivalent
+    # queryset (values_list over two joins) costs several times what the query itself does.
+    with connection.cursor() as cursor:
+        cursor.execute(_state_sql(), [number, Certificate.Status.ISSUING])
+        row = cursor.fetchone()
+    state = repr((number, row, timezone.localdate().isoformat(), settings.SITE_URL))
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
 def verify_number(*, number: str) -> Verification:
     certificate = find_certificate(number)
     signature = None
     if certificate is not None and certificate.pdf:
-        with certificate.pdf.open("rb") as handle:
-            signature = _pdf_verdict(handle.read(), certificate)
+        signature = _stored_pdf_verdict(certificate)
     return Verification(signature=signature, status=status_verdict(certificate, number=number))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +17,7 @@ from cas.models import AuditEntry
 from cas.permissions import is_officer
 from certificates import keys, lifecycle, permissions, services, subscriptions
 from certificates.models import Certificate, SigningKey
+from certificates.ratelimit import rate_limited
 from certificates.status_list import status_list_current
 
 MAX_VERIFY_UPLOAD = 10 * 1024 * 1024
@@ -137,8 +139,36 @@ def certificate_pdf(request: HttpRequest, number: str) -> FileResponse:
     )
 
 
+def _is_stranger(request: HttpRequest) -> bool:
+    """No session and no pending messages: the page is the same for every such visitor."""
+    return settings.SESSION_COOKIE_NAME not in request.COOKIES and "messages" not in (
+        request.COOKIES
+    )
+
+
+# Verifying changes nothing, so the form needs no CSRF token; without one, the page a
+# stranger gets for a number depends only on the certificate's state, and is cached by it.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
+@rate_limited("verify")
 def verify(request: HttpRequest, number: str = "") -> HttpResponse:
+    """One form, three ways in (a number, a QR code's text, a PDF); the verdicts come from
+    the same services as the API's (certificates.api)."""
+    if request.method == "GET" and number and not request.GET and _is_stranger(request):
+        state = services.verification_state(number=number[:40])
+        if state is not None:
+            key = f"verify:page:{state}"
+            body = cache.get(key)
+            if body is None:
+                response = _verify_page(request, number)
+                if response.status_code == 200:
+                    cache.set(key, response.content, services.VERDICT_CACHE_SECONDS)
+                return response
+            return HttpResponse(body)
+    return _verify_page(request, number)
+
+
+def _verify_page(request: HttpRequest, number: str) -> HttpResponse:
     verification = None
     error = ""
     status = 200
@@ -147,8 +177,14 @@ def verify(request: HttpRequest, number: str = "") -> HttpResponse:
     upload = request.FILES.get("pdf")
     if upload is not None:
         if upload.size > MAX_VERIFY_UPLOAD:
-            error = f"The file is larger than {MAX_VERIFY_UPLOAD // (1024 * 1024)} MB."
+            error = (
+                f"The file is larger than {MAX_VERIFY_UPLOAD // (1024 * 1024)} MB: a "
+                "certificate PDF is far smaller, so this is not one."
+            )
             status = 413
+        elif upload.size == 0:
+            error = "The file is empty: choose the certificate PDF."
+            status = 400
         else:
             verification = services.verify_pdf(pdf_bytes=upload.read())
     elif qr_text:
@@ -167,6 +203,9 @@ def verify(request: HttpRequest, number: str = "") -> HttpResponse:
 
 
 def verify_qr_page(request: HttpRequest) -> HttpResponse:
+    """The page a QR code opens. The signed token is in the fragment, which the browser
+    never sends: static/certificates/verify_qr.js checks it against the published keys in
+    the browser and then asks /api/verify/<number>/ for the live status."""
     return render(request, "certificates/verify_qr.html")
 
 

@@ -101,6 +101,18 @@ def _isolated_files(settings, tmp_path: Path):
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _verify_rate_lifted(settings):
+    """Tests verify far more often than a person would: a high limit and fresh counts, so
+    only the rate-limit tests (which lower VERIFY_RATE themselves) ever meet a 429."""
+    from django.core.cache import cache
+
+    settings.VERIFY_RATE = "100000/minute"
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Load the catalogue once; transactional tests flush it and `catalogue` reloads it."""
