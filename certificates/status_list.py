@@ -8,15 +8,18 @@ serves a stored document and never signs on a request.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from certificates import keys, signing
-from certificates.models import Certificate, StatusList
+from certificates.models import Certificate, SigningKey, StatusList
 
 log = logging.getLogger("opencas.certificates")
 
@@ -49,6 +52,10 @@ def status_list_document(*, issued_at: dt.datetime) -> dict:
         entries.append(entry)
     return {
         "issuer": settings.SITE_URL,
+        # Offline verifiers cannot ask whether a key was revoked: an old PDF signed by a
+        # revoked key still chains to the scheme root, and a re-issued certificate is no
+        # longer marked above, so the revoked keys themselves are listed.
+        "revoked_keys": revoked_keys(),
         "scheme": settings.SCHEME_NAME,
         "issued_at": issued_at.isoformat(),
         "valid_until": valid_until.isoformat(),
@@ -57,6 +64,29 @@ def status_list_document(*, issued_at: dt.datetime) -> dict:
         "exp": int(valid_until.timestamp()),
         "certificates": entries,
     }
+
+
+def revoked_keys() -> list[dict]:
+    """Every revoked signing key: its kid, purpose and, for a PDF key, the SHA-256 of its
+    signing certificate (DER), which is what a verifier reads out of the signature."""
+    rows = SigningKey.objects.filter(
+        status=SigningKey.Status.REVOKED,
+        purpose__in=[SigningKey.Purpose.JWS, SigningKey.Purpose.PDF],
+    ).order_by("revoked_at", "kid")
+    listed = []
+    for key in rows:
+        entry = {
+            "kid": key.kid,
+            "purpose": key.purpose,
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        }
+        if key.purpose == SigningKey.Purpose.PDF and key.certificate_pem:
+            der = x509.load_pem_x509_certificate(key.certificate_pem.encode()).public_bytes(
+                serialization.Encoding.DER
+            )
+            entry["certificate_sha256"] = hashlib.sha256(der).hexdigest()
+        listed.append(entry)
+    return listed
 
 
 def status_list_publish() -> StatusList:

@@ -22,9 +22,9 @@ Two verdicts, as on the verify page:
              unknown (no list given, or no certificate number found) say the status is
              not known.
 
-A revoked key leaves the published JWKS, so a QR code it signed reads unknown_key; its PDF
-signature still chains to the scheme root, and the status list's signature_key_revoked mark
-turns it into key_revoked.
+A revoked key leaves the published JWKS, and the signed status list names every revoked key
+(revoked_keys: kid, and for a PDF key its signing certificate's SHA-256): a QR code or a PDF
+signed with one reads key_revoked, even after the certificate was re-issued with a new key.
 
 Exit codes:
   0  signature valid and certificate active
@@ -38,6 +38,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
 import re
@@ -144,7 +145,9 @@ def verify_pdf_file(pdf_bytes: bytes, *, roots: list[bytes]) -> tuple[Verdict, s
     number, valid_until = ("", None)
     if verdict.code not in {"not_pdf", "unreadable"}:
         number, valid_until = pdf_facts(pdf_bytes)
-    extra = {"signer": verdict.signer} if verdict.signer else {}
+    extra: dict[str, Any] = {"signer": verdict.signer} if verdict.signer else {}
+    if verdict.signing_cert_sha256:
+        extra["signing_certificate_sha256"] = verdict.signing_cert_sha256
     if verdict.signed_at:
         extra["signed_at"] = verdict.signed_at.isoformat()
     return Verdict(verdict.ok, verdict.code, verdict.message, extra=extra), number, valid_until
@@ -161,8 +164,57 @@ def verify_qr_text(text: str, *, jwks: dict[str, Any]) -> tuple[Verdict, dict[st
                 " It is not in the JWKS given: the key was revoked, or retired with every "
                 "certificate it signed, or the code is forged."
             )
-        return Verdict(False, exc.code, message), None
+        return Verdict(False, exc.code, message, extra={"kid": _token_kid(token)}), None
     return Verdict(True, "valid", f"The QR code's signed payload is intact (key {kid})."), payload
+
+
+def _token_kid(token: str) -> str:
+    """The key id a compact JWS names in its header, for messages ("" if unreadable)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
+    except (ValueError, UnicodeError):
+        return ""
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else ""
+
+
+def revoked_keys(*, status_list: bytes | None, jwks: dict[str, Any] | None) -> list[dict]:
+    """The revoked keys a correctly signed status list names. A revocation never lapses, so
+    a list past its valid_until still proves one; an untrusted list proves nothing."""
+    if status_list is None or jwks is None:
+        return []
+    try:
+        document, _kid = signing.verify_jws(token=status_list.decode("ascii", "replace"), jwks=jwks)
+    except signing.JwsError:
+        return []
+    listed = document.get("revoked_keys") or []
+    return [entry for entry in listed if isinstance(entry, dict)]
+
+
+def _revoked_signature(signature: Verdict, revoked: list[dict]) -> Verdict | None:
+    """key_revoked when the signature was made with a key the status list names revoked."""
+    digest = signature.extra.get("signing_certificate_sha256")
+    kid = signature.extra.get("kid")
+    for entry in revoked:
+        if digest and entry.get("certificate_sha256") == digest and signature.ok:
+            return Verdict(
+                False,
+                "key_revoked",
+                f"signature key revoked: this PDF is intact but its signing key {entry.get('kid')}"
+                f" was revoked on {_day(entry.get('revoked_at'))}, so it proves nothing; ask "
+                "the vendor for the re-issued copy.",
+                extra=signature.extra,
+            )
+        if kid and entry.get("kid") == kid and signature.code == "unknown_key":
+            return Verdict(
+                False,
+                "key_revoked",
+                f"signature key revoked: the key {kid} that signed this QR code was revoked on "
+                f"{_day(entry.get('revoked_at'))}, so it proves nothing; check the certificate "
+                "number instead.",
+                extra=signature.extra,
+            )
+    return None
 
 
 # --------------------------------------------------------------------------- status list
@@ -290,6 +342,9 @@ def verify(args: argparse.Namespace, *, now: datetime | None = None) -> Result:
         signature, number, valid_until = verify_pdf_file(_read(args.pdf, "PDF file"), roots=roots)
     if status_list is not None and jwks is None:
         raise InputError("Checking the status list needs the published keys: --jwks FILE.")
+    signature = (
+        _revoked_signature(signature, revoked_keys(status_list=status_list, jwks=jwks)) or signature
+    )
     status = status_verdict(
         number=number if signature.ok else "",
         status_list=status_list,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from certificates import lifecycle, services, signing
+from certificates.models import Certificate
 from certificates.pdf import render_certificate_pdf
 from certificates.status_list import status_list_publish
 
@@ -207,13 +208,41 @@ def test_it_says_an_unreadable_qr_text_is_malformed(certificate, publish):
     assert "(malformed): The code does not contain a readable signed payload." in run.out
 
 
-def test_it_says_a_qr_signed_with_a_revoked_key_has_an_unknown_key(certificate, publish):
+def test_it_says_a_qr_signed_with_a_revoked_key_proves_nothing(certificate, publish):
     services.signing_key_revoke(kid=certificate.jws_key.kid, reason="key compromise")
     run = run_verifier("--qr", qr_text(certificate), *publish().args())
     assert run.code == 1, run
     kid = certificate.jws_key.kid
+    assert f"(key_revoked): signature key revoked: the key {kid} that signed" in run.out
+
+
+def test_it_says_a_qr_signed_with_an_unpublished_key_has_an_unknown_key(certificate, publish):
+    published = publish()
+    published.jwks.write_text('{"keys": []}')
+    run = run_verifier("--qr", qr_text(certificate), "--jwks", published.jwks)
+    assert run.code == 1, run
+    kid = certificate.jws_key.kid
     assert f"(unknown_key): The payload was signed with an unknown key ({kid})" in run.out
-    assert "the key was revoked" in run.out
+
+
+def test_it_still_refuses_an_old_pdf_signed_with_a_revoked_key_after_the_reissue(
+    certificate, publish, tmp_path
+):
+    old_copy = pdf_file(certificate, tmp_path, name="old-copy.pdf")
+    services.signing_key_revoke(kid=certificate.pdf_key.kid, reason="key compromise")
+    services.certificate_reissue(certificate=certificate, reason="new key after compromise")
+    published = publish()
+    assert "signature_key_revoked" not in published.status_list.read_text()
+
+    run = run_verifier(old_copy, *published.args())
+    assert run.code == 1, run
+    revoked_kid = certificate.pdf_key.kid
+    assert (
+        f"(key_revoked): signature key revoked: this PDF is intact but its signing key "
+        f"{revoked_kid} was revoked" in run.out
+    )
+    reissued = Certificate.objects.get(pk=certificate.pk)
+    assert run_verifier(pdf_file(reissued, tmp_path), *published.args()).code == 0
 
 
 def test_it_says_a_pdf_signed_with_a_revoked_key_proves_nothing(certificate, publish, tmp_path):
@@ -221,7 +250,7 @@ def test_it_says_a_pdf_signed_with_a_revoked_key_proves_nothing(certificate, pub
     services.signing_key_revoke(kid=certificate.pdf_key.kid, reason="key compromise")
     run = run_verifier(path, *publish().args())
     assert run.code == 1, run
-    assert "(key_revoked): signature key revoked: re-issue pending" in run.out
+    assert "(key_revoked): signature key revoked: this PDF is intact" in run.out
 
 
 # --- status not active: exit 2 ---
