@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import renderers, serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cas.api import _errors
-from certificates import lifecycle, services
+from certificates import fhir, lifecycle, services
 from certificates.models import Certificate
 
 
@@ -63,3 +67,69 @@ class CertificateStatusChange(APIView):
             service = getattr(lifecycle, f"certificate_{self.action}")
             changed = service(certificate=certificate, by=request.user, reason=reason)
         return Response(_status(changed))
+
+
+# --- FHIR R5 view of a certificate (public) ---
+
+
+class FhirJsonRenderer(renderers.JSONRenderer):
+    media_type = fhir.FHIR_JSON
+    format = "fhir"
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """FHIR JSON whatever the client accepts: the resource has one representation."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def certificate_facts(certificate: Certificate) -> fhir.CertificateFacts:
+    verdict = services.status_verdict(certificate)
+    return fhir.CertificateFacts(
+        number=certificate.number,
+        status=verdict.code,
+        status_title=verdict.title,
+        status_changed_at=certificate.status_changed_at,
+        issued_at=certificate.issued_at,
+        decision_date=certificate.decision_date,
+        valid_from=certificate.valid_from,
+        valid_until=certificate.valid_until,
+        content=certificate.content,
+        jws=certificate.jws,
+    )
+
+
+class CertificateFhirView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    renderer_classes = [FhirJsonRenderer]
+    content_negotiation_class = FirstRenderer
+
+    @extend_schema(
+        operation_id="certificate_fhir",
+        summary="A certificate as a FHIR R5 VerificationResult",
+        description="Public. The certificate's number, status, certified scope (one "
+        "validationProcess per AIPO) and validity, as `application/fhir+json`; the mapping is "
+        "in the README. An unknown number answers 404 with an OperationOutcome.",
+        tags=["certificates"],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR R5 VerificationResult"),
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR OperationOutcome"),
+        },
+    )
+    def get(self, request: Request, number: str) -> Response:
+        # PostgreSQL cannot hold a NUL in a query: such a number is simply unknown.
+        certificate = None if "\x00" in number else services.find_certificate(number)
+        if certificate is None:
+            outcome = fhir.operation_outcome(
+                code="not-found", text=f"No certificate {number[:40]} was issued by this scheme."
+            )
+            return Response(outcome, status=404)
+        resource = fhir.verification_result(
+            certificate_facts(certificate), site_url=settings.SITE_URL
+        )
+        return Response(resource)

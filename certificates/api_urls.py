@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from certificates.api import CertificateStatusChange
+from certificates.api import CertificateFhirView, CertificateStatusChange
 
 urlpatterns: list = [
     path(
@@ -13,4 +13,10 @@ urlpatterns: list = [
         name=f"api_certificate_{action}",
     )
     for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
+] + [
+    path(
+        "certificates/<str:number>/fhir/",
+        CertificateFhirView.as_view(),
+        name="api_certificate_fhir",
+    ),
 ]
