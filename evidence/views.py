@@ -5,7 +5,7 @@ import csv
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -13,7 +13,7 @@ from cas import permissions
 from cas.errors import ActionRefused
 from cas.models import AIPO, Application, Organisation, Product
 from evidence import services
-from evidence.files import CONTENT_TYPES, allowed_extensions, content_disposition
+from evidence.files import allowed_extensions
 from evidence.forms import (
     AliasForm,
     CapabilityStatementForm,
@@ -205,16 +205,7 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such file")
     # The case decides who sees its files: a foreign case's file is missing, as the case is.
     permissions.get_application_for(request.user, evidence.application_id)
-    response = FileResponse(
-        services.evidence_file_open(evidence),
-        content_type=CONTENT_TYPES.get(evidence.blob.kind, "application/octet-stream"),
-    )
-    response["Content-Disposition"] = content_disposition(
-        evidence.original_name, fallback=f"evidence-{evidence.pk}"
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return services.evidence_file_response(evidence)
 
 
 @login_required
