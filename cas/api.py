@@ -9,7 +9,8 @@ status by `exception_handler`, registered in REST_FRAMEWORK.
 from __future__ import annotations
 
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -78,6 +79,18 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         409: "The case changed meanwhile: the action is no longer possible from its state.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
+
+
+# A page number past the last page (or not a number) is DRF's 404 "Invalid page.".
+NO_SUCH_PAGE = {404: OpenApiResponse(ErrorSerializer, description="No such page of results.")}
+
+
+def not_found(request, exception=None):
+    """The site's 404 (handler404): JSON under /api/, where a client reads {"detail"}, for
+    a URL no route matches too (e.g. a negative id); the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 class Page(PageNumberPagination):
@@ -359,7 +372,7 @@ class ProductListView(APIView):
     @extend_schema(
         summary="List your products",
         tags=["products"],
-        responses={200: ProductSerializer(many=True), **_errors(401)},
+        responses={200: ProductSerializer(many=True), **_errors(401), **NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
         products = (
@@ -444,7 +457,11 @@ class ApplicationListView(APIView):
                 "state", OpenApiTypes.STR, enum=Application.State.values, description="Filter"
             )
         ],
-        responses={200: ApplicationSummarySerializer(many=True), **_errors(401)},
+        responses={
+            200: ApplicationSummarySerializer(many=True),
+            **_errors(400, 401),
+            **NO_SUCH_PAGE,
+        },
     )
     def get(self, request: Request) -> Response:
         cases = (
@@ -556,7 +573,7 @@ class CatalogueView(APIView):
             OpenApiParameter("domain", OpenApiTypes.STR, description="Domain keyword, e.g. ITI"),
             OpenApiParameter("q", OpenApiTypes.STR, description="Free text"),
         ],
-        responses={200: AIPOSerializer(many=True), **_errors(401)},
+        responses={200: AIPOSerializer(many=True), **_errors(401), **NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params

@@ -222,6 +222,9 @@ class TestReportPush(APIView):
                     )
                 ],
             ),
+            401: OpenApiResponse(
+                response=OpenApiTypes.OBJECT, description="no valid token or session"
+            ),
             404: OpenApiResponse(description="no such case, or not yours"),
             409: OpenApiResponse(
                 response=OpenApiTypes.OBJECT,
@@ -513,9 +516,7 @@ class EvidenceFileContentView(APIView):
         "upload; their SHA-256 is the metadata's sha256.",
         tags=["evidence"],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="the file"
-            ),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="the file"),
             **_errors(401, 404),
         },
     )

@@ -16,6 +16,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +26,7 @@ from cas.api import (
     AIPOSerializer,
     ApplicationSummarySerializer,
     ClaimInputSerializer,
+    ErrorSerializer,
     Page,
     _aipos,
     _errors,
@@ -181,9 +183,9 @@ class ReportAmendSerializer(serializers.Serializer):
 
 class RowErrorsSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = serializers.DictField(
-        child=serializers.CharField(),
-        help_text="Each refused row's message, by its position in `records` (from 0).",
+    errors = serializers.JSONField(
+        help_text="Each refused row's message by its position in `records` (from 0); for "
+        "malformed input, the messages of each field."
     )
 
 
@@ -279,7 +281,13 @@ class LabCaseListView(APIView):
         description="Cases assigned to a lab you belong to that are in assessment or in "
         "technical review, oldest change first, with how many claimed AIPOs have a result.",
         tags=["lab"],
-        responses={200: LabCaseSerializer(many=True), **_errors(401, 404)},
+        responses={
+            200: LabCaseSerializer(many=True),
+            **_errors(401),
+            404: OpenApiResponse(
+                ErrorSerializer, description="Not a lab member, or no such page of results."
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         lab_ids = permissions.organisation_ids(request.user, Organisation.Kind.LAB)
@@ -303,6 +311,8 @@ class LabCaseListView(APIView):
 
 
 class LabRecordsView(APIView):
+    parser_classes = [JSONParser]
+
     @extend_schema(
         summary="The current results of a case",
         description="The latest version of each record (amended versions are replaced), and "
@@ -379,6 +389,8 @@ class LabRecordsView(APIView):
 
 
 class LabRecordAmendView(APIView):
+    parser_classes = [JSONParser]
+
     @extend_schema(
         summary="Amend a record",
         description="Records are never changed: the amendment is a new version that "
@@ -431,6 +443,8 @@ class LabReportsView(APIView):
 
 
 class LabReportAmendView(APIView):
+    parser_classes = [JSONParser]
+
     @extend_schema(
         summary="Issue an amended test report",
         description="A lab manager of the assigned lab who recorded none of the current "
