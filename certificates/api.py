@@ -50,7 +50,8 @@ class CertificateStatusChange(APIView):
     def post(self, request: Request, number: str) -> Response:
         # Refusals (ActionRefused and its 403/409 kinds) become {"detail": ...} responses in
         # cas.api.exception_handler, as for the case API.
-        certificate = services.find_certificate(number)
+        # PostgreSQL cannot hold a NUL in a query: such a number is simply unknown.
+        certificate = None if "\x00" in number else services.find_certificate(number)
         if certificate is None:
             raise Http404("No such certificate")
         data = StatusChangeSerializer(data=request.data)

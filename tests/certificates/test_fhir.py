@@ -124,3 +124,12 @@ def test_it_hides_a_certificate_still_being_issued(granted):
     certificate = granted.certificates.first()
     number = certificate.number if certificate else "CAS-2026-000001"
     assert fhir_of(number).status_code == 404
+
+
+def test_it_and_the_status_changes_take_a_number_holding_a_nul_as_unknown(officer_erin):
+    # PostgreSQL refuses a NUL in a query: the lookup must not even be tried.
+    assert fhir_of("CAS%00X").status_code == 404
+    client = Client()
+    client.force_login(officer_erin)
+    response = client.post("/api/certificates/CAS%00X/suspend/", {"reason": "x"})
+    assert response.status_code == 404
