@@ -108,6 +108,14 @@ def _paginated(request: Request, view: APIView, queryset, serializer_class, **co
 
 # --- Serializers ---
 
+# The largest id a row can have (BigAutoField): a larger one is refused as input, never
+# sent to the database, where an `in` lookup overflows (a 500 on SQLite).
+MAX_ID = 2**63 - 1
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
 
 class AIPOSerializer(serializers.ModelSerializer):
     profile = serializers.CharField(source="profile.keyword")
@@ -154,7 +162,7 @@ class ProductSerializer(serializers.ModelSerializer):
 class ProductCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    vendor = serializers.IntegerField(
+    vendor = id_field(
         required=False,
         help_text="Your vendor organisation's id; needed only if you belong to several.",
     )
@@ -167,7 +175,7 @@ class VersionCreateSerializer(serializers.Serializer):
 class ClaimInputSerializer(serializers.Serializer):
     """One claimed AIPO: its catalogue id, or its profile / actor / option keywords."""
 
-    aipo = serializers.IntegerField(required=False, help_text="The AIPO's id in the catalogue.")
+    aipo = id_field(required=False, help_text="The AIPO's id in the catalogue.")
     profile = serializers.CharField(required=False, max_length=40, help_text="e.g. XDS.b")
     actor = serializers.CharField(required=False, max_length=60, help_text="e.g. DOC_CONSUMER")
     option = serializers.CharField(
@@ -187,7 +195,7 @@ class ClaimsSerializer(serializers.Serializer):
 
 
 class ApplicationCreateSerializer(ClaimsSerializer):
-    product_version = serializers.IntegerField(help_text="The id of one of your product versions.")
+    product_version = id_field(help_text="The id of one of your product versions.")
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -635,7 +643,7 @@ class RequiredReasonSerializer(serializers.Serializer):
 
 
 class AssignLabSerializer(NoteSerializer):
-    lab = serializers.IntegerField(help_text="The id of the test laboratory to assign.")
+    lab = id_field(help_text="The id of the test laboratory to assign.")
 
 
 class GrantSerializer(ReasonSerializer):

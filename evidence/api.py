@@ -8,6 +8,7 @@ states that accept evidence, the size limit)."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 from django.http import Http404
 from django.urls import reverse
@@ -390,12 +391,13 @@ class EvidenceUploadSerializer(serializers.Serializer):
 
 def _claimed_aipos(values: list[str]) -> list[AIPO]:
     """AIPOs named by id or PROFILE/ACTOR/OPTION (the service refuses unclaimed ones)."""
-    by_id = [v for v in values if v.strip().isdigit()]
-    found = AIPO.objects.with_names().in_bulk([int(v) for v in by_id if len(v) < 18])
+    by_id = [v for v in values if re.fullmatch(r"\s*\d+\s*", v, re.ASCII)]
+    # An id past any column's range is simply unknown (never sent to the database).
+    found = AIPO.objects.with_names().in_bulk([int(v) for v in by_id if len(v.strip()) < 10])
     aipos = []
     for value in values:
         if value in by_id:
-            aipo = found.get(int(value)) if len(value) < 18 else None
+            aipo = found.get(int(value))
             if aipo is None:
                 raise ActionRefused(f"aipo={value!r}: there is no AIPO with that id.")
             aipos.append(aipo)

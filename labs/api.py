@@ -31,6 +31,7 @@ from cas.api import (
     _aipos,
     _errors,
     _paginated,
+    id_field,
 )
 from cas.errors import ActionRefused, Conflict, NotAllowed
 from cas.models import Application, Organisation
@@ -146,7 +147,7 @@ class RecordInputSerializer(RecordFieldsSerializer, ClaimInputSerializer):
     """One result: its AIPO (id, or profile / actor / option keywords) and its test case."""
 
     result = serializers.ChoiceField(choices=TestRecord.Result.choices)
-    amends = serializers.IntegerField(
+    amends = id_field(
         required=False,
         help_text="The id of the current record this one amends (to change its test case id).",
     )
@@ -163,7 +164,7 @@ class RecordsInputSerializer(serializers.Serializer):
 
 
 class AmendInputSerializer(RecordFieldsSerializer):
-    record = serializers.IntegerField(help_text="The id of the record to amend.")
+    record = id_field(help_text="The id of the record to amend.")
     result = serializers.ChoiceField(
         choices=TestRecord.Result.choices, required=False, help_text="Unchanged when left out."
     )

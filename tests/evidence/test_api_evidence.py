@@ -224,3 +224,11 @@ def test_a_competitor_gets_404_for_a_file_of_the_case(draft, vendor_alice, vendo
 def test_an_unknown_file_is_404_and_anonymous_is_401(draft, vendor_alice):
     assert api_for(vendor_alice).get("/api/evidence/files/987654/").status_code == 404
     assert APIClient().get("/api/evidence/files/987654/content/").status_code == 401
+
+
+def test_it_refuses_an_aipo_id_that_is_no_plain_number_or_past_any_row(draft, vendor_alice):
+    for value in ("²", "9" * 30):
+        response = upload(vendor_alice, draft, aipo=[value])
+        assert response.status_code == 400, value
+        assert "aipo=" in response.json()["detail"]
+    assert not EvidenceFile.objects.exists()

@@ -312,3 +312,15 @@ def test_the_assessor_who_recorded_the_results_cannot_amend_the_report(reported,
     )
     assert response.status_code == 403
     assert TestReport.objects.filter(application=reported).count() == 1
+
+
+def test_it_refuses_an_id_past_any_rows_range_without_touching_the_database(
+    assessing, assessor_carol
+):
+    huge = 10**30
+    response = record(assessor_carol, assessing, {"aipo": huge, "result": "pass"})
+    assert response.status_code == 400
+    assert "less than or equal to" in response.json()["detail"]
+    response = amend(assessor_carol, assessing, huge, reason="x")
+    assert response.status_code == 400
+    assert not TestRecord.objects.exists()
