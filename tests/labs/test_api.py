@@ -76,10 +76,19 @@ def test_it_answers_the_case_list_404_to_someone_outside_every_lab(assessing, ve
 
 
 def test_it_asks_for_a_token_on_every_lab_endpoint(assessing):
-    for url in ("/api/lab/cases/", records_url(assessing)):
-        response = APIClient().get(url)
-        assert response.status_code == 401
+    case = f"/api/lab/cases/{assessing.pk}"
+    for method, url in (
+        ("get", "/api/lab/cases/"),
+        ("get", f"{case}/records/"),
+        ("post", f"{case}/records/"),
+        ("post", f"{case}/records/amend/"),
+        ("get", f"{case}/reports/"),
+        ("post", f"{case}/reports/amend/"),
+    ):
+        response = getattr(APIClient(), method)(url, {}, format="json")
+        assert response.status_code == 401, url
         assert response["WWW-Authenticate"].startswith("Token")
+    assert not TestRecord.objects.exists()
 
 
 # --- Current records ---
