@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from support import aipo
 
 from cas.models import AuditEntry, ConflictDeclaration, Domain, Membership, Organisation
-from labs.models import AssessorCompetence, TestRecord, TestReport
+from labs.models import AssessorCompetence, ConflictOfInterest, TestRecord, TestReport
 from labs.services import test_report_release as release_report
 
 pytestmark = pytest.mark.django_db
@@ -194,6 +194,16 @@ def test_it_refuses_an_assessor_who_declared_a_conflict_with_the_vendor(
     response = record(assessor_carol, assessing, {**XDS, "result": "pass"})
     assert response.status_code == 403
     assert "declared a conflict of interest with Helix" in response.json()["detail"]
+    assert not TestRecord.objects.exists()
+
+
+def test_it_refuses_results_once_the_lab_declared_a_conflict_with_the_vendor(
+    assessing, assessor_carol, helix
+):
+    ConflictOfInterest.objects.create(lab=assessing.lab, organisation=helix, reason="merger talks")
+    response = record(assessor_carol, assessing, {**XDS, "result": "pass"})
+    assert response.status_code == 403
+    assert "Brussels Interoperability Test Lab declared a conflict" in response.json()["detail"]
     assert not TestRecord.objects.exists()
 
 
