@@ -9,7 +9,8 @@ status by `exception_handler`, registered in REST_FRAMEWORK.
 from __future__ import annotations
 
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -80,6 +81,18 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
 
 
+# A page number past the last page (or not a number) is DRF's 404 "Invalid page.".
+NO_SUCH_PAGE = {404: OpenApiResponse(ErrorSerializer, description="No such page of results.")}
+
+
+def not_found(request, exception=None):
+    """The site's 404 (handler404): JSON under /api/, where a client reads {"detail"}, for
+    a URL no route matches too (e.g. a negative id); the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
 class Page(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -94,6 +107,14 @@ def _paginated(request: Request, view: APIView, queryset, serializer_class, **co
 
 
 # --- Serializers ---
+
+# The largest id a row can have (BigAutoField): a larger one is refused as input, never
+# sent to the database, where an `in` lookup overflows (a 500 on SQLite).
+MAX_ID = 2**63 - 1
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class AIPOSerializer(serializers.ModelSerializer):
@@ -141,7 +162,7 @@ class ProductSerializer(serializers.ModelSerializer):
 class ProductCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    vendor = serializers.IntegerField(
+    vendor = id_field(
         required=False,
         help_text="Your vendor organisation's id; needed only if you belong to several.",
     )
@@ -154,7 +175,7 @@ class VersionCreateSerializer(serializers.Serializer):
 class ClaimInputSerializer(serializers.Serializer):
     """One claimed AIPO: its catalogue id, or its profile / actor / option keywords."""
 
-    aipo = serializers.IntegerField(required=False, help_text="The AIPO's id in the catalogue.")
+    aipo = id_field(required=False, help_text="The AIPO's id in the catalogue.")
     profile = serializers.CharField(required=False, max_length=40, help_text="e.g. XDS.b")
     actor = serializers.CharField(required=False, max_length=60, help_text="e.g. DOC_CONSUMER")
     option = serializers.CharField(
@@ -174,7 +195,7 @@ class ClaimsSerializer(serializers.Serializer):
 
 
 class ApplicationCreateSerializer(ClaimsSerializer):
-    product_version = serializers.IntegerField(help_text="The id of one of your product versions.")
+    product_version = id_field(help_text="The id of one of your product versions.")
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -359,7 +380,7 @@ class ProductListView(APIView):
     @extend_schema(
         summary="List your products",
         tags=["products"],
-        responses={200: ProductSerializer(many=True), **_errors(401)},
+        responses={200: ProductSerializer(many=True), **_errors(401), **NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
         products = (
@@ -444,7 +465,11 @@ class ApplicationListView(APIView):
                 "state", OpenApiTypes.STR, enum=Application.State.values, description="Filter"
             )
         ],
-        responses={200: ApplicationSummarySerializer(many=True), **_errors(401)},
+        responses={
+            200: ApplicationSummarySerializer(many=True),
+            **_errors(400, 401),
+            **NO_SUCH_PAGE,
+        },
     )
     def get(self, request: Request) -> Response:
         cases = (
@@ -556,7 +581,7 @@ class CatalogueView(APIView):
             OpenApiParameter("domain", OpenApiTypes.STR, description="Domain keyword, e.g. ITI"),
             OpenApiParameter("q", OpenApiTypes.STR, description="Free text"),
         ],
-        responses={200: AIPOSerializer(many=True), **_errors(401)},
+        responses={200: AIPOSerializer(many=True), **_errors(401), **NO_SUCH_PAGE},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -618,7 +643,7 @@ class RequiredReasonSerializer(serializers.Serializer):
 
 
 class AssignLabSerializer(NoteSerializer):
-    lab = serializers.IntegerField(help_text="The id of the test laboratory to assign.")
+    lab = id_field(help_text="The id of the test laboratory to assign.")
 
 
 class GrantSerializer(ReasonSerializer):

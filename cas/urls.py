@@ -15,3 +15,6 @@ urlpatterns = [
     path("", include("labs.urls")),
     path("", include("certificates.urls")),
 ]
+
+# JSON for an unknown URL under /api/, the usual page elsewhere.
+handler404 = "cas.api.not_found"

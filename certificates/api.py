@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.utils.decorators import method_decorator
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import renderers, serializers
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -15,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cas.api import ErrorSerializer, _errors
-from certificates import lifecycle, services
+from certificates import fhir, lifecycle, services
 from certificates.models import Certificate
 from certificates.ratelimit import rate_limited
 from certificates.views import MAX_VERIFY_UPLOAD
@@ -53,7 +56,8 @@ class CertificateStatusChange(APIView):
     def post(self, request: Request, number: str) -> Response:
         # Refusals (ActionRefused and its 403/409 kinds) become {"detail": ...} responses in
         # cas.api.exception_handler, as for the case API.
-        certificate = services.find_certificate(number)
+        # PostgreSQL cannot hold a NUL in a query: such a number is simply unknown.
+        certificate = None if "\x00" in number else services.find_certificate(number)
         if certificate is None:
             raise Http404("No such certificate")
         data = StatusChangeSerializer(data=request.data)
@@ -258,3 +262,69 @@ class VerifyApi(APIView):
             {"detail": "Give a PDF file (pdf), a QR code's text (qr) or a certificate number."},
             status=400,
         )
+
+
+# --- FHIR R5 view of a certificate (public) ---
+
+
+class FhirJsonRenderer(renderers.JSONRenderer):
+    media_type = fhir.FHIR_JSON
+    format = "fhir"
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """FHIR JSON whatever the client accepts: the resource has one representation."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def certificate_facts(certificate: Certificate) -> fhir.CertificateFacts:
+    verdict = services.status_verdict(certificate)
+    return fhir.CertificateFacts(
+        number=certificate.number,
+        status=verdict.code,
+        status_title=verdict.title,
+        status_changed_at=certificate.status_changed_at,
+        issued_at=certificate.issued_at,
+        decision_date=certificate.decision_date,
+        valid_from=certificate.valid_from,
+        valid_until=certificate.valid_until,
+        content=certificate.content,
+        jws=certificate.jws,
+    )
+
+
+class CertificateFhirView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    renderer_classes = [FhirJsonRenderer]
+    content_negotiation_class = FirstRenderer
+
+    @extend_schema(
+        operation_id="certificate_fhir",
+        summary="A certificate as a FHIR R5 VerificationResult",
+        description="Public. The certificate's number, status, certified scope (one "
+        "validationProcess per AIPO) and validity, as `application/fhir+json`; the mapping is "
+        "in the README. An unknown number answers 404 with an OperationOutcome.",
+        tags=["certificates"],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR R5 VerificationResult"),
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR OperationOutcome"),
+        },
+    )
+    def get(self, request: Request, number: str) -> Response:
+        # PostgreSQL cannot hold a NUL in a query: such a number is simply unknown.
+        certificate = None if "\x00" in number else services.find_certificate(number)
+        if certificate is None:
+            outcome = fhir.operation_outcome(
+                code="not-found", text=f"No certificate {number[:40]} was issued by this scheme."
+            )
+            return Response(outcome, status=404)
+        resource = fhir.verification_result(
+            certificate_facts(certificate), site_url=settings.SITE_URL
+        )
+        return Response(resource)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from certificates.api import CertificateStatusChange, VerifyApi, VerifyNumberApi
+from certificates.api import (
+    CertificateFhirView,
+    CertificateStatusChange,
+    VerifyApi,
+    VerifyNumberApi,
+)
 
 urlpatterns: list = [
     path(
@@ -13,6 +18,12 @@ urlpatterns: list = [
         name=f"api_certificate_{action}",
     )
     for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
+] + [
+    path(
+        "certificates/<str:number>/fhir/",
+        CertificateFhirView.as_view(),
+        name="api_certificate_fhir",
+    ),
 ]
 
 # Verification: public, rate-limited, the same verdicts as /verify/.

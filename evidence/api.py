@@ -1,22 +1,39 @@
-"""The REST endpoint a vendor's CI uses to push a FHIR TestReport into its case."""
+"""The REST endpoints of a case's evidence: the FHIR TestReport push a vendor's CI uses,
+the list of a case's evidence, the upload of a file, and one file's metadata and bytes.
+
+The same lookups and services as the evidence pages: `get_application_for` (a foreign case,
+or a file of one, is a logged 404) and evidence/services.py (the checks on the bytes, the
+states that accept evidence, the size limit)."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 
+from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import BaseParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cas import permissions
+from cas.api import _errors
 from cas.errors import ActionRefused
 from cas.models import AIPO
 from evidence import services
-from evidence.models import FhirTestReport
+from evidence.files import allowed_extensions
+from evidence.models import ConnectathonResult, EvidenceFile, FhirTestReport
 
 
 class PayloadTooLarge(APIException):
@@ -206,6 +223,9 @@ class TestReportPush(APIView):
                     )
                 ],
             ),
+            401: OpenApiResponse(
+                response=OpenApiTypes.OBJECT, description="no valid token or session"
+            ),
             404: OpenApiResponse(description="no such case, or not yours"),
             409: OpenApiResponse(
                 response=OpenApiTypes.OBJECT,
@@ -266,3 +286,241 @@ class TestReportPush(APIView):
         except ActionRefused as exc:
             return Response({"detail": exc.message}, status=exc.status_code)
         return Response(_report_json(report), status=status.HTTP_201_CREATED)
+
+
+# --- A case's evidence: list, upload, one file's metadata and bytes ---
+
+
+class EvidenceFileSerializer(serializers.ModelSerializer):
+    sha256 = serializers.CharField(source="blob.sha256")
+    size = serializers.IntegerField(source="blob.size", help_text="Bytes.")
+    kind = serializers.CharField(source="blob.kind", help_text="pdf, json, xml, text, png, ...")
+    application = serializers.CharField(source="application.reference")
+    aipos = serializers.SerializerMethodField(help_text="The claimed AIPOs the file supports.")
+    uploaded_by = serializers.CharField(
+        source="uploaded_by.get_username", allow_null=True, default=None
+    )
+    content = serializers.SerializerMethodField(help_text="Where to GET the file's bytes.")
+
+    class Meta:
+        model = EvidenceFile
+        fields = [
+            "id",
+            "application",
+            "original_name",
+            "description",
+            "kind",
+            "size",
+            "sha256",
+            "aipos",
+            "uploaded_by",
+            "uploaded_at",
+            "content",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_aipos(self, evidence: EvidenceFile) -> list[str]:
+        return [str(a) for a in evidence.aipos.with_names()]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_content(self, evidence: EvidenceFile) -> str:
+        return reverse("api_evidence_file_content", args=[evidence.pk])
+
+
+class TestReportSummarySerializer(serializers.ModelSerializer):
+    __test__ = False
+
+    aipos = serializers.SerializerMethodField()
+    file = serializers.IntegerField(source="evidence_file_id", help_text="Its evidence file.")
+
+    class Meta:
+        model = FhirTestReport
+        fields = [
+            "id",
+            "name",
+            "fhir_version",
+            "status",
+            "result",
+            "score",
+            "tester",
+            "issued",
+            "warnings",
+            "aipos",
+            "file",
+            "uploaded_at",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_aipos(self, report: FhirTestReport) -> list[str]:
+        return [str(a) for a in report.aipos.with_names()]
+
+
+class ConnectathonMatchSerializer(serializers.Serializer):
+    aipo = serializers.CharField(source="aipo_label")
+    event = serializers.CharField(source="event.name")
+    event_end = serializers.DateField(source="event.end_date")
+    organisation_name = serializers.CharField()
+    system_name = serializers.CharField()
+    grade = serializers.CharField()
+    grade_display = serializers.CharField(source="get_grade_display")
+    counts = serializers.BooleanField(
+        help_text="A Pass recent enough for the scheme's evidence rule (submission needs one "
+        "for every claimed AIPO)."
+    )
+
+
+class CaseEvidenceSerializer(serializers.Serializer):
+    application = serializers.CharField()
+    files = EvidenceFileSerializer(many=True)
+    testreports = TestReportSummarySerializer(many=True)
+    connectathon = ConnectathonMatchSerializer(
+        many=True, help_text="Results of the case's product for its claimed AIPOs."
+    )
+
+
+class EvidenceUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=f"One of: {allowed_extensions()}.")
+    description = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    aipo = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="Claimed AIPOs the file supports: PROFILE/ACTOR/OPTION (or the AIPO's id), "
+        "one per field.",
+    )
+
+
+def _claimed_aipos(values: list[str]) -> list[AIPO]:
+    """AIPOs named by id or PROFILE/ACTOR/OPTION (the service refuses unclaimed ones)."""
+    by_id = [v for v in values if re.fullmatch(r"\s*\d+\s*", v, re.ASCII)]
+    # An id past any column's range is simply unknown (never sent to the database).
+    found = AIPO.objects.with_names().in_bulk([int(v) for v in by_id if len(v.strip()) < 10])
+    aipos = []
+    for value in values:
+        if value in by_id:
+            aipo = found.get(int(value))
+            if aipo is None:
+                raise ActionRefused(f"aipo={value!r}: there is no AIPO with that id.")
+            aipos.append(aipo)
+        else:
+            aipos += _aipos_from([value])
+    return aipos
+
+
+def _case_evidence(application) -> dict:
+    files = (
+        EvidenceFile.objects.filter(application=application)
+        .select_related("blob", "application", "uploaded_by")
+        .order_by("uploaded_at", "pk")
+    )
+    reports = FhirTestReport.objects.filter(application=application).order_by("uploaded_at", "pk")
+    claimed = list(application.claimed_aipos.with_names())
+    names = {a.pk: str(a) for a in claimed}
+    window_start = services.evidence_window_start()
+    matches = []
+    for result in (
+        ConnectathonResult.objects.filter(
+            product_id=application.product_version.product_id, aipo_id__in=names
+        )
+        .select_related("event")
+        .order_by("-event__end_date", "aipo_id", "pk")
+    ):
+        result.counts = (
+            result.grade == ConnectathonResult.Grade.PASSED
+            and result.event.end_date >= window_start
+        )
+        result.aipo_label = names[result.aipo_id]
+        matches.append(result)
+    return {
+        "application": application.reference,
+        "files": files,
+        "testreports": reports,
+        "connectathon": matches,
+    }
+
+
+class CaseEvidenceView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="evidence_list",
+        summary="A case's evidence",
+        description="Its files, its FHIR TestReports, and the Connectathon results of its "
+        "product for the claimed AIPOs. Whoever may see the case may read it.",
+        tags=["evidence"],
+        responses={200: CaseEvidenceSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        application = permissions.get_application_for(request.user, pk)
+        return Response(CaseEvidenceSerializer(_case_evidence(application)).data)
+
+    @extend_schema(
+        operation_id="evidence_upload",
+        summary="Add an evidence file to your case",
+        description="multipart/form-data, as the upload page: the vendor of the case, while it "
+        "is a draft, submitted or answering a request for information (409 otherwise). The "
+        "type comes from the bytes and must agree with the name's extension; ZIP archives "
+        "are checked entry by entry; the same bytes twice in one case are refused. Over "
+        "EVIDENCE_MAX_UPLOAD_BYTES: 413 naming the limit.",
+        tags=["evidence"],
+        request={"multipart/form-data": EvidenceUploadSerializer},
+        responses={
+            201: EvidenceFileSerializer,
+            **_errors(400, 401, 403, 404, 409),
+            413: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="larger than EVIDENCE_MAX_UPLOAD_BYTES"
+            ),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        application = permissions.get_application_for(request.user, pk)
+        serializer = EvidenceUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        evidence = services.evidence_file_upload(
+            application=application,
+            upload=data["file"],
+            aipos=_claimed_aipos(data.get("aipo", [])),
+            description=data.get("description", ""),
+            by=request.user,
+        )
+        return Response(EvidenceFileSerializer(evidence).data, status=status.HTTP_201_CREATED)
+
+
+def _evidence_for(user, pk: int) -> EvidenceFile:
+    """The case decides who sees its files: a foreign case's file is missing, as the case."""
+    evidence = (
+        EvidenceFile.objects.select_related("blob", "application", "uploaded_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if evidence is None:
+        raise Http404("No such file")
+    permissions.get_application_for(user, evidence.application_id)
+    return evidence
+
+
+class EvidenceFileView(APIView):
+    @extend_schema(
+        operation_id="evidence_file",
+        summary="One evidence file's metadata",
+        tags=["evidence"],
+        responses={200: EvidenceFileSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(EvidenceFileSerializer(_evidence_for(request.user, pk)).data)
+
+
+class EvidenceFileContentView(APIView):
+    @extend_schema(
+        operation_id="evidence_file_content",
+        summary="One evidence file's bytes",
+        description="Exactly the bytes uploaded, as an attachment with the type found at "
+        "upload; their SHA-256 is the metadata's sha256.",
+        tags=["evidence"],
+        responses={
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="the file"),
+            **_errors(401, 404),
+        },
+    )
+    def get(self, request: Request, pk: int):
+        return services.evidence_file_response(_evidence_for(request.user, pk))

@@ -12,4 +12,11 @@ urlpatterns = [
         api.TestReportPush.as_view(),
         name="api_testreport_push",
     ),
+    path("applications/<int:pk>/evidence/", api.CaseEvidenceView.as_view(), name="api_evidence"),
+    path("evidence/files/<int:pk>/", api.EvidenceFileView.as_view(), name="api_evidence_file"),
+    path(
+        "evidence/files/<int:pk>/content/",
+        api.EvidenceFileContentView.as_view(),
+        name="api_evidence_file_content",
+    ),
 ]

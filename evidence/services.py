@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, Max
 from django.db.models.functions import Lower
+from django.http import FileResponse
 from django.utils import timezone
 
 from cas import permissions
@@ -32,10 +33,12 @@ from evidence.capabilities import (
     capability_canonicals,
 )
 from evidence.files import (
+    CONTENT_TYPES,
     ZIP,
     FileRefused,
     ZipLimits,
     check_zip,
+    content_disposition,
     display_name,
     extension_of,
     file_kind,
@@ -875,6 +878,21 @@ def evidence_file_upload(
 
 def evidence_file_open(evidence: EvidenceFile):
     return default_storage.open(evidence.blob.storage_name, "rb")
+
+
+def evidence_file_response(evidence: EvidenceFile) -> FileResponse:
+    """The file's bytes as an attachment that no browser renders or runs in our origin;
+    the download page and the API both answer with it."""
+    response = FileResponse(
+        evidence_file_open(evidence),
+        content_type=CONTENT_TYPES.get(evidence.blob.kind, "application/octet-stream"),
+    )
+    response["Content-Disposition"] = content_disposition(
+        evidence.original_name, fallback=f"evidence-{evidence.pk}"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 # --- FHIR TestReports ---

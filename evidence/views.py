@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -22,7 +21,7 @@ from cas import permissions
 from cas.errors import ActionRefused
 from cas.models import AIPO, Application, Organisation, Product
 from evidence import matrix, services
-from evidence.files import CONTENT_TYPES, allowed_extensions, content_disposition
+from evidence.files import allowed_extensions
 from evidence.forms import (
     AliasForm,
     CapabilityStatementForm,
@@ -214,16 +213,7 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such file")
     # The case decides who sees its files: a foreign case's file is missing, as the case is.
     permissions.get_application_for(request.user, evidence.application_id)
-    response = FileResponse(
-        services.evidence_file_open(evidence),
-        content_type=CONTENT_TYPES.get(evidence.blob.kind, "application/octet-stream"),
-    )
-    response["Content-Disposition"] = content_disposition(
-        evidence.original_name, fallback=f"evidence-{evidence.pk}"
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return services.evidence_file_response(evidence)
 
 
 @login_required

@@ -593,3 +593,16 @@ def test_it_offers_no_second_appeal_of_the_same_decision(
     response = act(vendor_alice, pending_case, "appeal", reason="Again")
     assert response.status_code == 400
     assert "already appealed" in response.json()["detail"]
+
+
+def test_it_refuses_an_aipo_id_past_any_rows_range_with_400(make_application, vendor_alice):
+    draft = make_application("draft")
+    response = api_for(vendor_alice).post(
+        "/api/applications/",
+        {"product_version": draft.product_version_id, "claims": [{"aipo": 10**30}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert (
+        "claims: 0: aipo: Ensure this value is less than or equal to" in response.json()["detail"]
+    )
