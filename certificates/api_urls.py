@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from certificates.api import CertificateStatusChange
+from certificates.api import (
+    CertificateStatusChange,
+    RegistryCertificateDetail,
+    RegistryCertificateList,
+    RegistryLabDetail,
+    RegistryVendorDetail,
+)
 
 urlpatterns: list = [
     path(
@@ -14,3 +20,20 @@ urlpatterns: list = [
     )
     for action in ("suspend", "reinstate", "withdraw", "revoke", "supersede")
 ]
+
+# --- The public registry ---
+urlpatterns += [
+    path(
+        "registry/certificates/",
+        RegistryCertificateList.as_view(),
+        name="api_registry_certificates",
+    ),
+    path(
+        "registry/certificates/<str:number>/",
+        RegistryCertificateDetail.as_view(),
+        name="api_registry_certificate",
+    ),
+    path("registry/vendors/<int:pk>/", RegistryVendorDetail.as_view(), name="api_registry_vendor"),
+    path("registry/labs/<int:pk>/", RegistryLabDetail.as_view(), name="api_registry_lab"),
+]
+# --- end of the public registry ---

@@ -4,23 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cas', '0002_workflow_info_appeal_conflicts'),
-        ('certificates', '0003_scheme_root_ca'),
+        ("cas", "0002_workflow_info_appeal_conflicts"),
+        ("certificates", "0003_scheme_root_ca"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='certificate',
-            index=models.Index(fields=['status', '-number'], name='certificate_status_number'),
+            model_name="certificate",
+            index=models.Index(fields=["status", "-number"], name="certificate_status_number"),
         ),
         migrations.AddIndex(
-            model_name='certificate',
-            index=models.Index(fields=['valid_until'], name='certificate_valid_until'),
+            model_name="certificate",
+            index=models.Index(fields=["valid_until"], name="certificate_valid_until"),
         ),
         migrations.AddIndex(
-            model_name='certificate',
-            index=models.Index(fields=['decision_date'], name='certificate_decision_date'),
+            model_name="certificate",
+            index=models.Index(fields=["decision_date"], name="certificate_decision_date"),
         ),
     ]
