@@ -19,13 +19,12 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
-from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import ExtractYear
+from django.db.models.functions import ExtractYear, Upper
 from django.utils import timezone
 
 from cas.errors import ActionRefused
-from cas.models import ClaimedAIPO, Domain, Profile
+from cas.models import AIPO, ClaimedAIPO, Organisation, Product, Profile
 from certificates.models import Certificate
 
 Status = Certificate.Status
@@ -167,7 +166,7 @@ PARAMETER_HELP = {
     "q": "Free text: part of a certificate number, vendor name or product name.",
     "vendor": "Part of the vendor's name.",
     "product": "Part of the product's name.",
-    "version": "The exact product version (case-insensitive).",
+    "version": "The exact product version, e.g. 5.1 (case matters).",
     "domain": "IHE domain keyword, e.g. ITI, RAD.",
     "profile": "Integration profile keyword, e.g. XDS.b, PIX (or its full name).",
     "actor": "Actor keyword or name, e.g. DOC_CONSUMER.",
@@ -215,46 +214,99 @@ def active_q(today: dt.date) -> Q:
     return Q(status=Status.ACTIVE, valid_until__gte=today)
 
 
-def _scope_exists(filters: RegistryFilters) -> Exists | None:
-    claims = ClaimedAIPO.objects.filter(application=OuterRef("application_id"), granted=True)
+def _scope_aipo_ids(filters: RegistryFilters) -> list[int] | None:
+    """The AIPOs that have every scope filter given (one small query), or None if none is set.
+
+    Resolving them first lets the database pick the claims by AIPO id, whose statistics it
+    knows, rather than guess how many certificates a keyword matches."""
+    aipos = AIPO.objects.all()
     used = False
     if filters.domain:
-        claims = claims.filter(aipo__profile__domain__keyword__iexact=filters.domain)
+        aipos = aipos.filter(profile__domain__keyword__iexact=filters.domain)
         used = True
-    for name, path in (("profile", "profile"), ("actor", "actor"), ("option", "option")):
+    for name in ("profile", "actor", "option"):
         value = getattr(filters, name)
         if value:
-            claims = claims.filter(
-                Q(**{f"aipo__{path}__keyword__iexact": value})
-                | Q(**{f"aipo__{path}__name__iexact": value})
+            aipos = aipos.filter(
+                Q(**{f"{name}__keyword__iexact": value}) | Q(**{f"{name}__name__iexact": value})
             )
             used = True
-    return Exists(claims) if used else None
+    return list(aipos.values_list("pk", flat=True)) if used else None
+
+
+def _organisation_ids(filters: RegistryFilters) -> dict[str, list[int]]:
+    """The vendors and labs whose names the text filters match, in one small query.
+
+    With the ids in hand the database knows how many applications each has; a name pattern
+    inside the search would leave it guessing (and often guessing one)."""
+    wanted = {"q": (filters.q, "vendor"), "vendor": (filters.vendor, "vendor")}
+    wanted["lab"] = (filters.lab, "lab")
+    wanted = {key: (text, kind) for key, (text, kind) in wanted.items() if text}
+    found: dict[str, list[int]] = {key: [] for key in ("q", "vendor", "lab")}
+    if not wanted:
+        return found
+    condition = Q()
+    for text, kind in wanted.values():
+        condition |= Q(kind=kind, name__icontains=text)
+    for pk, kind, name in Organisation.objects.filter(condition).values_list("pk", "kind", "name"):
+        for key, (text, wanted_kind) in wanted.items():
+            if kind == wanted_kind and text.casefold() in name.casefold():
+                found[key].append(pk)
+    return found
+
+
+def _product_ids(filters: RegistryFilters) -> dict[str, list[int]]:
+    """The products whose names the free text and the product filter match, in one query."""
+    wanted = {key: getattr(filters, key) for key in ("q", "product") if getattr(filters, key)}
+    found: dict[str, list[int]] = {"q": [], "product": []}
+    if not wanted:
+        return found
+    condition = Q()
+    for text in wanted.values():
+        condition |= Q(name__icontains=text)
+    for pk, name in Product.objects.filter(condition).values_list("pk", "name"):
+        for key, text in wanted.items():
+            if text.casefold() in name.casefold():
+                found[key].append(pk)
+    return found
 
 
 def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -> QuerySet:
     """Public certificates matching the filters, newest number first, with `shown_status`."""
     today = today or timezone.localdate()
-    certificates = Certificate.objects.public()
+    # The public statuses listed (not "everything but issuing"), so that the status index
+    # answers counts without reading the table.
+    certificates = Certificate.objects.filter(status__in=PUBLIC_STATUSES)
+    names = _organisation_ids(filters)
+    products = _product_ids(filters)
     if filters.q:
+        # Each way of matching is one id set; an OR across joined tables would make the
+        # database read every certificate, so several sets are united instead.
         q = filters.q
-        certificates = certificates.filter(
-            Q(number__icontains=q)
-            | Q(application__vendor__name__icontains=q)
-            | Q(application__product_version__product__name__icontains=q)
-        )
+        parts = []
+        if names["q"]:
+            parts.append(Q(application__vendor_id__in=names["q"]))
+        if products["q"]:
+            parts.append(Q(application__product_version__product_id__in=products["q"]))
+        if any(ch.isdigit() for ch in q):  # numbers are capitals and digits
+            parts.append(Q(number__contains=q.upper()))
+        if not parts:
+            certificates = certificates.none()
+        elif len(parts) == 1:
+            certificates = certificates.filter(parts[0])
+        else:
+            first, *others = [Certificate.objects.filter(p).order_by().values("pk") for p in parts]
+            certificates = certificates.filter(pk__in=first.union(*others, all=True))
     if filters.vendor:
-        certificates = certificates.filter(application__vendor__name__icontains=filters.vendor)
+        certificates = certificates.filter(application__vendor_id__in=names["vendor"])
     if filters.product:
         certificates = certificates.filter(
-            application__product_version__product__name__icontains=filters.product
+            application__product_version__product_id__in=products["product"]
         )
     if filters.version:
-        certificates = certificates.filter(
-            application__product_version__version__iexact=filters.version
-        )
+        certificates = certificates.filter(application__product_version__version=filters.version)
     if filters.lab:
-        certificates = certificates.filter(application__lab__name__icontains=filters.lab)
+        certificates = certificates.filter(application__lab_id__in=names["lab"])
     if filters.vendor_id is not None:
         certificates = certificates.filter(application__vendor_id=filters.vendor_id)
     if filters.lab_id is not None:
@@ -275,9 +327,15 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
     ):
         if getattr(filters, name):
             certificates = certificates.filter(**{lookup: getattr(filters, name)})
-    scope = _scope_exists(filters)
-    if scope is not None:
-        certificates = certificates.filter(scope)
+    aipo_ids = _scope_aipo_ids(filters)
+    if aipo_ids is not None:
+        certificates = certificates.filter(
+            Exists(
+                ClaimedAIPO.objects.filter(
+                    application=OuterRef("application_id"), granted=True, aipo_id__in=aipo_ids
+                )
+            )
+        )
     return (
         certificates.select_related("application")
         .annotate(shown_status=shown_status(today))
@@ -290,6 +348,8 @@ class RegistryPage:
     filters: RegistryFilters
     certificates: list[Certificate]
     count: int
+    # True when more certificates match than COUNT_CAP: `count` is then COUNT_CAP.
+    count_capped: bool
     page: int
     num_pages: int
 
@@ -322,33 +382,58 @@ class RegistryPage:
 
     @property
     def first_index(self) -> int:
-        return (self.page - 1) * self.filters.page_size + 1 if self.count else 0
+        return (self.page - 1) * self.filters.page_size + 1 if self.certificates else 0
 
     @property
     def last_index(self) -> int:
-        return self.first_index + len(self.certificates) - 1 if self.count else 0
+        return self.first_index + len(self.certificates) - 1 if self.certificates else 0
 
 
-def registry_page(*, filters: RegistryFilters) -> RegistryPage:
-    """One page of the search: two queries (the count and the page), whatever the filters."""
-    paginator = Paginator(registry_search(filters=filters), filters.page_size)
-    try:
-        page = paginator.page(filters.page)
-    except EmptyPage:
+# Counting every match of a broad search costs a pass over the whole registry; past this many
+# the page says "more than" and offers the first COUNT_CAP results (the downloads have all).
+COUNT_CAP = 1_000
+
+
+def registry_page(*, filters: RegistryFilters, count_cap: int | None = None) -> RegistryPage:
+    """One page of the search: the AIPO ids if a scope filter is set, a count that stops at
+    `count_cap`, and the page of certificates; never more, whatever the filters and size."""
+    count_cap = COUNT_CAP if count_cap is None else count_cap
+    found = registry_search(filters=filters)
+    count = found.order_by().values("pk")[: count_cap + 1].count()
+    capped = count > count_cap
+    count = min(count, count_cap)
+    size = filters.page_size
+    num_pages = max(1, -(-count // size))
+    if filters.page > num_pages:
         raise InvalidRegistryQuery(
             f"Check the search: there is no page {filters.page}; the search has "
-            f"{paginator.num_pages} page{'s' if paginator.num_pages != 1 else ''}."
-        ) from None
-    certificates = list(page.object_list)
+            f"{num_pages} page{'s' if num_pages != 1 else ''}."
+        )
+    start = (filters.page - 1) * size
+    # The page's ids are chosen in a narrow subquery (number, status, application: what the
+    # filters and the order need), and only those rows are read whole (their content is wide).
+    if not capped:
+        # Few matches: sort them, rather than walk the number index hoping to meet them soon
+        # (the database cannot know a rare profile is rare; the count just told us). Upper()
+        # hides the index from the planner and orders certificate numbers alike.
+        found = found.order_by(Upper("number").desc())
+    page_ids = found.values("pk")[start : start + size]
+    certificates = list(
+        Certificate.objects.filter(pk__in=page_ids)
+        .select_related("application")
+        .annotate(shown_status=shown_status(timezone.localdate()))
+        .order_by("-number")
+    )
     for certificate in certificates:
         certificate.shown_status_label = STATUS_LABELS.get(certificate.shown_status, "")
         certificate.scope_profiles = scope_summary(certificate)
     return RegistryPage(
         filters=filters,
         certificates=certificates,
-        count=paginator.count,
-        page=page.number,
-        num_pages=paginator.num_pages,
+        count=count,
+        count_capped=capped,
+        page=filters.page,
+        num_pages=num_pages,
     )
 
 
@@ -365,11 +450,16 @@ def registry_choices() -> dict:
     """Domains for the select and keywords for the datalists; cached five minutes."""
     choices = cache.get(CHOICES_CACHE_KEY)
     if choices is None:
-        from cas.models import Actor, Organisation, ProfileOption
+        from cas.models import Actor, ProfileOption
 
+        profiles = list(
+            Profile.objects.order_by("keyword").values_list(
+                "keyword", "name", "domain__keyword", "domain__name"
+            )
+        )
         choices = {
-            "domains": list(Domain.objects.order_by("keyword").values_list("keyword", "name")),
-            "profiles": list(Profile.objects.order_by("keyword").values_list("keyword", "name")),
+            "domains": sorted({(p[2], p[3]) for p in profiles}),
+            "profiles": [(p[0], p[1]) for p in profiles],
             "actors": list(Actor.objects.order_by("keyword").values_list("keyword", "name")),
             "options": list(
                 ProfileOption.objects.order_by("keyword").values_list("keyword", "name")

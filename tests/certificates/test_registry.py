@@ -394,3 +394,20 @@ def test_it_needs_no_login_and_ignores_a_bad_token(certificate):
 def test_it_lists_only_vendor_organisations_as_vendors(lab):
     assert Organisation.objects.get(pk=lab.pk).kind == "lab"
     assert APIClient().get(f"/api/registry/vendors/{lab.pk}/").status_code == 404
+
+
+def test_it_lists_the_same_fields_as_the_documented_certificate_record(certificate):
+    from certificates.api import RegistryCertificateSerializer, registry_record
+    from certificates.registry import RegistryFilters, registry_page
+
+    (found,) = registry_page(filters=RegistryFilters()).certificates
+    assert registry_record(found) == RegistryCertificateSerializer(found).data
+
+
+def test_it_stops_counting_a_broad_search_and_says_more_than(many, buyer, monkeypatch):
+    monkeypatch.setattr("certificates.registry.COUNT_CAP", 20)
+    page = words(buyer.get("/registry/", {"page_size": 10}))
+    assert "More than 20 certificates; showing 1–10." in page and "Page 1 of 2" in page
+    assert buyer.get("/registry/", {"page_size": 10, "page": 3}).status_code == 400
+    body = APIClient().get("/api/registry/certificates/", {"page_size": 10}).json()
+    assert body["count"] == 20 and body["count_capped"] is True
