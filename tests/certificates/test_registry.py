@@ -411,3 +411,10 @@ def test_it_stops_counting_a_broad_search_and_says_more_than(many, buyer, monkey
     assert buyer.get("/registry/", {"page_size": 10, "page": 3}).status_code == 400
     body = APIClient().get("/api/registry/certificates/", {"page_size": 10}).json()
     assert body["count"] == 20 and body["count_capped"] is True
+
+
+def test_it_describes_every_download_column_in_the_readme():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Registry downloads")[1].split("\n## ")[0]
+    for column in COLUMNS:
+        assert f"| {column.name} | `{column.key}` |" in section
