@@ -234,41 +234,60 @@ def _scope_aipo_ids(filters: RegistryFilters) -> list[int] | None:
     return list(aipos.values_list("pk", flat=True)) if used else None
 
 
-def _organisation_ids(filters: RegistryFilters) -> dict[str, list[int]]:
-    """The vendors and labs whose names the text filters match, in one small query.
+def _name_matches(filters: RegistryFilters) -> dict[str, list[int]]:
+    """Ids of the vendors, labs and products whose names the text filters match: one query
+    (organisations and products united), or none when no text filter is set.
 
-    With the ids in hand the database knows how many applications each has; a name pattern
-    inside the search would leave it guessing (and often guessing one)."""
-    wanted = {"q": (filters.q, "vendor"), "vendor": (filters.vendor, "vendor")}
-    wanted["lab"] = (filters.lab, "lab")
+    With ids in hand the database knows how many applications each has; a name pattern
+    inside the search would leave it guessing (and often guessing one). Keys: q_vendors,
+    q_products, vendor, lab, product."""
+    wanted = {
+        "q_vendors": (filters.q, "vendor"),
+        "vendor": (filters.vendor, "vendor"),
+        "lab": (filters.lab, "lab"),
+        "q_products": (filters.q, "product"),
+        "product": (filters.product, "product"),
+    }
     wanted = {key: (text, kind) for key, (text, kind) in wanted.items() if text}
-    found: dict[str, list[int]] = {key: [] for key in ("q", "vendor", "lab")}
+    found: dict[str, list[int]] = {key: [] for key in ("q_vendors", "q_products", "vendor")}
+    found |= {"lab": [], "product": []}
     if not wanted:
         return found
-    condition = Q()
+    organisations, products = Q(), Q()
     for text, kind in wanted.values():
-        condition |= Q(kind=kind, name__icontains=text)
-    for pk, kind, name in Organisation.objects.filter(condition).values_list("pk", "kind", "name"):
+        if kind == "product":
+            products |= Q(name__icontains=text)
+        else:
+            organisations |= Q(kind=kind, name__icontains=text)
+    rows = Organisation.objects.none().values_list("pk", "kind", "name")
+    if organisations:
+        rows = Organisation.objects.filter(organisations).order_by()
+        rows = rows.values_list("pk", "kind", "name")
+    if products:
+        product_rows = Product.objects.filter(products).order_by()
+        product_rows = product_rows.values_list("pk", Value("product"), "name")
+        rows = product_rows if not organisations else rows.union(product_rows, all=True)
+    for pk, kind, name in rows:
         for key, (text, wanted_kind) in wanted.items():
             if kind == wanted_kind and text.casefold() in name.casefold():
                 found[key].append(pk)
     return found
 
 
-def _product_ids(filters: RegistryFilters) -> dict[str, list[int]]:
-    """The products whose names the free text and the product filter match, in one query."""
-    wanted = {key: getattr(filters, key) for key in ("q", "product") if getattr(filters, key)}
-    found: dict[str, list[int]] = {"q": [], "product": []}
-    if not wanted:
-        return found
-    condition = Q()
-    for text in wanted.values():
-        condition |= Q(name__icontains=text)
-    for pk, name in Product.objects.filter(condition).values_list("pk", "name"):
-        for key, text in wanted.items():
-            if text.casefold() in name.casefold():
-                found[key].append(pk)
-    return found
+# Certificate numbers matching the free text are looked up from the number index alone (fast)
+# when there are at most this many; beyond, the search matches them itself (a full read).
+NUMBER_MATCHES_MAX = 10_000
+
+
+def _number_matches(q: str) -> list[str] | None:
+    if not any(ch.isdigit() for ch in q):  # numbers are capitals and digits
+        return []
+    numbers = list(
+        Certificate.objects.filter(number__contains=q.upper())
+        .order_by()
+        .values_list("number", flat=True)[: NUMBER_MATCHES_MAX + 1]
+    )
+    return None if len(numbers) > NUMBER_MATCHES_MAX else numbers
 
 
 def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -> QuerySet:
@@ -277,19 +296,21 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
     # The public statuses listed (not "everything but issuing"), so that the status index
     # answers counts without reading the table.
     certificates = Certificate.objects.filter(status__in=PUBLIC_STATUSES)
-    names = _organisation_ids(filters)
-    products = _product_ids(filters)
+    names = _name_matches(filters)
     if filters.q:
         # Each way of matching is one id set; an OR across joined tables would make the
         # database read every certificate, so several sets are united instead.
         q = filters.q
         parts = []
-        if names["q"]:
-            parts.append(Q(application__vendor_id__in=names["q"]))
-        if products["q"]:
-            parts.append(Q(application__product_version__product_id__in=products["q"]))
-        if any(ch.isdigit() for ch in q):  # numbers are capitals and digits
+        if names["q_vendors"]:
+            parts.append(Q(application__vendor_id__in=names["q_vendors"]))
+        if names["q_products"]:
+            parts.append(Q(application__product_version__product_id__in=names["q_products"]))
+        numbers = _number_matches(q)
+        if numbers is None:
             parts.append(Q(number__contains=q.upper()))
+        elif numbers:
+            parts.append(Q(number__in=numbers))
         if not parts:
             certificates = certificates.none()
         elif len(parts) == 1:
@@ -301,7 +322,7 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
         certificates = certificates.filter(application__vendor_id__in=names["vendor"])
     if filters.product:
         certificates = certificates.filter(
-            application__product_version__product_id__in=products["product"]
+            application__product_version__product_id__in=names["product"]
         )
     if filters.version:
         certificates = certificates.filter(application__product_version__version=filters.version)
