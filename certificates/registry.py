@@ -1,9 +1,13 @@
 """The public registry: search, downloads and charts over public certificates, read only.
 
 One search service serves the registry page, the vendor and lab pages and the public API, so
-they filter alike and run the same bounded queries: a count, a page of certificates (with their
-application joined), and nothing per row. Scope filters are one EXISTS over the granted claims,
-so a certificate matches when one AIPO of its scope has every scope filter given.
+they filter alike and run the same bounded queries whatever the filters and the page size:
+the AIPOs the scope filters name, the vendors / labs / products the text filters name and
+the certificate numbers the free text matches (each only when used, each one small query), a
+count that stops at COUNT_CAP, and one page of certificates with their application; nothing
+per row. Resolving names to ids first keeps 100,000 certificates fast: the database then
+knows how many rows an id has, where a name pattern inside the search leaves it guessing.
+Scope filters must hold for one AIPO of the granted scope.
 """
 
 from __future__ import annotations
