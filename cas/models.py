@@ -382,6 +382,14 @@ class ClaimedAIPO(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["application", "aipo"], name="unique_claim")]
+        # The registry's scope filters: granted claims of given AIPOs, answered from the index.
+        indexes = [
+            models.Index(
+                fields=["aipo", "application"],
+                condition=Q(granted=True),
+                name="claim_granted_aipo_application",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.application} claims {self.aipo}"

@@ -7,7 +7,12 @@ from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import renderers, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -18,7 +23,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cas.api import ErrorSerializer, _errors
-from certificates import fhir, lifecycle, services
+from cas.models import Organisation
+from certificates import fhir, lifecycle, registry, services
 from certificates.models import Certificate
 from certificates.ratelimit import rate_limited
 from certificates.views import MAX_VERIFY_UPLOAD
@@ -328,3 +334,259 @@ class CertificateFhirView(APIView):
             certificate_facts(certificate), site_url=settings.SITE_URL
         )
         return Response(resource)
+
+
+# --- The public registry (read only, no login) ---
+
+
+class RegistryScopeSerializer(serializers.Serializer):
+    profile = serializers.CharField(source="profile_keyword")
+    profile_name = serializers.CharField()
+    actor = serializers.CharField(source="actor_keyword")
+    actor_name = serializers.CharField()
+    option = serializers.CharField(source="option_keyword")
+    option_name = serializers.CharField()
+    tf_revision = serializers.CharField(default="")
+
+
+class RegistryCertificateSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=registry.PUBLIC_STATUSES,
+        source="shown_status",
+        help_text="The status today: an active certificate past its end date is expired.",
+    )
+    vendor_id = serializers.IntegerField(source="application.vendor_id")
+    vendor_name = serializers.CharField(source="content.vendor_name")
+    product_name = serializers.CharField(source="content.product_name")
+    product_version = serializers.CharField(source="content.product_version")
+    lab_id = serializers.IntegerField(source="application.lab_id", allow_null=True)
+    lab_name = serializers.CharField(source="content.lab_name")
+    decision_date = serializers.DateField()
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    scope = RegistryScopeSerializer(source="content.scope", many=True)
+
+
+def registry_record(c: Certificate) -> dict:
+    content = c.content
+    return {
+        "number": c.number,
+        "status": c.shown_status,
+        "vendor_id": c.application.vendor_id,
+        "vendor_name": content.get("vendor_name", ""),
+        "product_name": content.get("product_name", ""),
+        "product_version": content.get("product_version", ""),
+        "lab_id": c.application.lab_id,
+        "lab_name": content.get("lab_name", ""),
+        "decision_date": c.decision_date.isoformat(),
+        "valid_from": c.valid_from.isoformat(),
+        "valid_until": c.valid_until.isoformat(),
+        "scope": [
+            {
+                "profile": s["profile_keyword"],
+                "profile_name": s["profile_name"],
+                "actor": s["actor_keyword"],
+                "actor_name": s["actor_name"],
+                "option": s["option_keyword"],
+                "option_name": s["option_name"],
+                "tf_revision": s.get("tf_revision", ""),
+            }
+            for s in content.get("scope", [])
+        ],
+    }
+
+
+class RegistryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        help_text=f"Matching certificates, counted up to {registry.COUNT_CAP}."
+    )
+    count_capped = serializers.BooleanField(
+        help_text=f"True when more than {registry.COUNT_CAP} match: only the first "
+        f"{registry.COUNT_CAP} can be paged through; narrow the search or use the downloads."
+    )
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField(source="filters.page_size")
+    num_pages = serializers.IntegerField()
+    next = serializers.SerializerMethodField()
+    previous = serializers.SerializerMethodField()
+    results = serializers.SerializerMethodField()
+
+    @extend_schema_field(RegistryCertificateSerializer(many=True))
+    def get_results(self, page) -> list[dict]:
+        # Built by hand: nested serializers took longer than the queries at 200 rows. The
+        # fields are RegistryCertificateSerializer's (tests compare the two).
+        return [registry_record(c) for c in page.certificates]
+
+    def _link(self, query: str) -> str:
+        request = self.context["request"]
+        return request.build_absolute_uri(request.path + "?" + query)
+
+    def get_next(self, page) -> str | None:
+        return self._link(page.next_query) if page.has_next else None
+
+    def get_previous(self, page) -> str | None:
+        return self._link(page.previous_query) if page.has_previous else None
+
+
+class RegistryHistorySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class RegistryCertificateDetailSerializer(RegistryCertificateSerializer):
+    status_label = serializers.CharField()
+    status_meaning = serializers.CharField()
+    status_changed_at = serializers.DateTimeField(allow_null=True)
+    status_reason = serializers.CharField()
+    superseded_by = serializers.CharField(source="superseded_by.number", allow_null=True)
+    replaces = serializers.ListField(child=serializers.CharField())
+    vendor_address = serializers.CharField(source="content.vendor_address")
+    accreditation_body = serializers.CharField(source="content.accreditation_body")
+    lab_accreditation_number = serializers.CharField(source="content.lab_accreditation_number")
+    scheme_name = serializers.CharField(source="content.scheme_name")
+    scheme_version = serializers.CharField(source="content.scheme_version")
+    issued_at = serializers.DateTimeField(allow_null=True)
+    history = RegistryHistorySerializer(many=True)
+
+
+class RegistryOrganisationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField()
+    country = serializers.CharField()
+    address = serializers.CharField()
+
+
+class RegistryAccreditationSerializer(serializers.Serializer):
+    body = serializers.CharField()
+    number = serializers.CharField()
+    standard = serializers.CharField()
+    authorisation_number = serializers.CharField()
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    status = serializers.CharField()
+    scope_domains = serializers.SerializerMethodField()
+    scope_profiles = serializers.SerializerMethodField()
+
+    def get_scope_domains(self, accreditation) -> list[str]:
+        return [d.keyword for d in accreditation.scope_domains.all()]
+
+    def get_scope_profiles(self, accreditation) -> list[str]:
+        return [p.keyword for p in accreditation.scope_profiles.all()]
+
+
+class RegistryVendorSerializer(RegistryOrganisationSerializer):
+    certificates = RegistryPageSerializer()
+
+
+class RegistryLabSerializer(RegistryOrganisationSerializer):
+    accreditations = RegistryAccreditationSerializer(many=True)
+    certificates = RegistryPageSerializer()
+
+
+def _registry_parameters(names) -> list[OpenApiParameter]:
+    types = {
+        "page": OpenApiTypes.INT,
+        "page_size": OpenApiTypes.INT,
+        **{n: OpenApiTypes.DATE for n in registry.PARAMETERS if n.endswith(("_from", "_to"))},
+    }
+    return [
+        OpenApiParameter(
+            name,
+            types.get(name, OpenApiTypes.STR),
+            description=registry.PARAMETER_HELP[name],
+            enum=registry.PUBLIC_STATUSES if name == "status" else None,
+        )
+        for name in names
+    ]
+
+
+class PublicRegistryView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def _page(self, request: Request, params, **fixed) -> registry.RegistryPage:
+        # InvalidRegistryQuery is an ActionRefused: cas.api.exception_handler answers 400.
+        return registry.registry_page(filters=registry.registry_filters_from(params, **fixed))
+
+
+class RegistryCertificateList(PublicRegistryView):
+    """The registry search: the same filters and pages as /registry/."""
+
+    @extend_schema(
+        operation_id="registry_certificates_list",
+        parameters=_registry_parameters(registry.PARAMETERS),
+        responses={200: RegistryPageSerializer, **_errors(400)},
+    )
+    def get(self, request: Request) -> Response:
+        page = self._page(request, request.query_params)
+        return Response(RegistryPageSerializer(page, context={"request": request}).data)
+
+
+class RegistryCertificateDetail(PublicRegistryView):
+    """One certificate's full public record: scope, lab, dates, status and its history."""
+
+    @extend_schema(
+        operation_id="registry_certificates_retrieve",
+        responses={200: RegistryCertificateDetailSerializer, **_errors(404)},
+    )
+    def get(self, request: Request, number: str) -> Response:
+        certificate = services.find_certificate(number)
+        if certificate is None:
+            raise Http404("No such certificate")
+        verdict = services.status_verdict(certificate)
+        shown = verdict.code if verdict.code in registry.STATUS_LABELS else certificate.status
+        certificate.shown_status = shown
+        certificate.status_label = registry.STATUS_LABELS[shown]
+        certificate.status_meaning = {c: m for c, _, m in registry.STATUS_LEGEND}[shown]
+        certificate.history = registry.certificate_history(certificate)
+        certificate.replaces = list(
+            certificate.supersedes.order_by("number").values_list("number", flat=True)
+        )
+        return Response(RegistryCertificateDetailSerializer(certificate).data)
+
+
+class RegistryVendorDetail(PublicRegistryView):
+    """A vendor and its public certificates (paged: page, page_size); 404 if it has none."""
+
+    @extend_schema(
+        operation_id="registry_vendors_retrieve",
+        parameters=_registry_parameters(("page", "page_size")),
+        responses={200: RegistryVendorSerializer, **_errors(400, 404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        vendor = Organisation.objects.filter(kind=Organisation.Kind.VENDOR, pk=pk).first()
+        if vendor is None:
+            raise Http404("No such vendor in the registry")
+        page = self._page(request, request.query_params, vendor_id=vendor.pk)
+        if page.count == 0:
+            raise Http404("No such vendor in the registry")
+        data = {"pk": vendor.pk, "name": vendor.name, "country": vendor.country}
+        data |= {"address": vendor.address, "certificates": page}
+        return Response(RegistryVendorSerializer(data, context={"request": request}).data)
+
+
+class RegistryLabDetail(PublicRegistryView):
+    """A test laboratory, its accreditations and the public certificates of its cases."""
+
+    @extend_schema(
+        operation_id="registry_labs_retrieve",
+        parameters=_registry_parameters(("page", "page_size")),
+        responses={200: RegistryLabSerializer, **_errors(400, 404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        lab = Organisation.objects.filter(kind=Organisation.Kind.LAB, pk=pk).first()
+        if lab is None:
+            raise Http404("No such laboratory")
+        data = {"pk": lab.pk, "name": lab.name, "country": lab.country, "address": lab.address}
+        data["certificates"] = self._page(request, request.query_params, lab_id=lab.pk)
+        data["accreditations"] = lab.accreditations.prefetch_related(
+            "scope_domains", "scope_profiles"
+        )
+        return Response(RegistryLabSerializer(data, context={"request": request}).data)
+
+
+# --- end of the public registry ---

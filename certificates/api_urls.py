@@ -7,6 +7,10 @@ from django.urls import path
 from certificates.api import (
     CertificateFhirView,
     CertificateStatusChange,
+    RegistryCertificateDetail,
+    RegistryCertificateList,
+    RegistryLabDetail,
+    RegistryVendorDetail,
     VerifyApi,
     VerifyNumberApi,
 )
@@ -31,3 +35,20 @@ urlpatterns += [
     path("verify/", VerifyApi.as_view(), name="api_verify"),
     path("verify/<str:number>/", VerifyNumberApi.as_view(), name="api_verify_number"),
 ]
+
+# --- The public registry ---
+urlpatterns += [
+    path(
+        "registry/certificates/",
+        RegistryCertificateList.as_view(),
+        name="api_registry_certificates",
+    ),
+    path(
+        "registry/certificates/<str:number>/",
+        RegistryCertificateDetail.as_view(),
+        name="api_registry_certificate",
+    ),
+    path("registry/vendors/<int:pk>/", RegistryVendorDetail.as_view(), name="api_registry_vendor"),
+    path("registry/labs/<int:pk>/", RegistryLabDetail.as_view(), name="api_registry_lab"),
+]
+# --- end of the public registry ---

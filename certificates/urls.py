@@ -3,7 +3,23 @@ from django.urls import path
 from certificates import views
 
 urlpatterns = [
+    # --- The public registry ---
     path("registry/", views.registry, name="registry"),
+    path("registry/charts/", views.registry_charts, name="registry_charts"),
+    path("registry/vendors/<int:pk>/", views.registry_vendor, name="registry_vendor"),
+    path("registry/labs/<int:pk>/", views.registry_lab, name="registry_lab"),
+    path("registry/download/columns.csv", views.registry_columns, name="registry_columns"),
+    *(
+        path(
+            f"registry/download/{selection}.{fmt}",
+            views.registry_download,
+            {"selection": selection, "fmt": fmt},
+            name=f"registry_download_{selection}_{fmt}",
+        )
+        for selection in ("active", "inactive")
+        for fmt in ("csv", "json")
+    ),
+    # --- end of the public registry ---
     path("certificates/manage/", views.certificates_manage, name="certificates_manage"),
     path("certificates/<str:number>/", views.certificate_detail, name="certificate_detail"),
     path("certificates/<str:number>/pdf/", views.certificate_pdf, name="certificate_pdf"),
