@@ -37,7 +37,7 @@ def test_it_does_not_let_a_vendor_register_a_product_for_a_competitor(
     assert not Product.objects.filter(name="Fake").exists()
 
 
-def test_it_seeds_a_demo_world_with_cases_in_many_states_and_two_certificates(
+def test_it_seeds_a_demo_world_with_cases_in_many_states_and_certificates_in_each_status(
     catalogue, django_capture_on_commit_callbacks
 ):
     out = io.StringIO()
@@ -45,7 +45,9 @@ def test_it_seeds_a_demo_world_with_cases_in_many_states_and_two_certificates(
         call_command("seed_demo", stdout=out)
     states = set(Application.objects.values_list("state", flat=True))
     assert set(Application.State.values) == states
-    assert Certificate.objects.filter(status="active").count() == 2
+    statuses = sorted(Certificate.objects.values_list("status", flat=True))
+    assert statuses == ["active", "active", "revoked", "superseded", "suspended", "withdrawn"]
+    assert all(c.status_reason for c in Certificate.objects.exclude(status="active"))
     assert "alice" in out.getvalue() and "opencas-demo" in out.getvalue()
     call_command("seed_demo", stdout=io.StringIO())  # a second run changes nothing
-    assert Certificate.objects.count() == 2
+    assert Certificate.objects.count() == 6

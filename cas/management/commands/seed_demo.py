@@ -210,6 +210,7 @@ class Command(BaseCommand):
         services.application_withdraw(
             application=withdrawn, by=alice, reason="Re-applying with the 5.2.1 release."
         )
+        self.seed_certificate_statuses(case, users, alice, bob)
         for application in Application.objects.select_related("product_version__product"):
             self.stdout.write(
                 f"  {application.reference}: {application.product_version} is "
@@ -217,3 +218,46 @@ class Command(BaseCommand):
             )
         numbers = Certificate.objects.public().values_list("number", flat=True)
         self.stdout.write(f"Certificates issued: {', '.join(numbers)}")
+
+    def seed_certificate_statuses(self, case, users, alice, bob) -> None:
+        """The registry shows more than active certificates: a newer release supersedes the
+        first HelixEHR certificate, one certificate is suspended, one withdrawn on the
+        vendor's request and one revoked, each with its reason."""
+        from certificates import lifecycle
+
+        from certificates.services import certificate_issue
+
+        def certificate_of(application) -> Certificate:
+            # Issued on commit already, unless the caller holds a transaction open (the
+            # tests): issuing is idempotent, so ask for it.
+            return certificate_issue(application_id=application.pk)
+
+        first_ehr = certificate_of(
+            Application.objects.get(
+                product_version__product__name="HelixEHR",
+                product_version__version="5.1.2",
+                state=Application.State.CERTIFIED,
+            )
+        )
+        newer = certificate_of(case("HelixEHR 5.2.0", EHR_CLAIMS, alice, "grant"))
+        lifecycle.certificate_supersede(
+            certificate=first_ehr,
+            replacement_number=newer.number,
+            by=users["erin"],
+            reason="HelixEHR 5.2.0 replaces 5.1.2 with the same scope.",
+        )
+        lifecycle.certificate_suspend(
+            certificate=certificate_of(case("HelixPACS 3.4", PACS_CLAIMS, alice, "grant")),
+            by=users["erin"],
+            reason="Open nonconformity NC-2026-014: ATNA audit messages lack the user id.",
+        )
+        lifecycle.certificate_withdraw(
+            certificate=certificate_of(case("NW-Repository 2.1", REPOSITORY_CLAIMS, bob, "grant")),
+            by=bob,
+            reason="Product discontinued: customers move to NW-Repository 2.2.",
+        )
+        lifecycle.certificate_revoke(
+            certificate=certificate_of(case("NW-Repository 2.2", REPOSITORY_CLAIMS, bob, "grant")),
+            by=users["frank"],
+            reason="The tested build was not the build sold as 2.2 (surveillance finding S-07).",
+        )
