@@ -73,7 +73,10 @@ def test_it_refuses_a_token_for_a_wrong_password(vendor_alice):
     assert not Token.objects.exists()
 
 
-def guess(address: str, username: str, password: str = "guess"):
+WRONG = "guess"
+
+
+def guess(address: str, username: str, password: str = WRONG):
     return APIClient(REMOTE_ADDR=address).post(
         "/api/auth/token/", {"username": username, "password": password}, format="json"
     )
