@@ -8,6 +8,9 @@ status by `exception_handler`, registered in REST_FRAMEWORK.
 
 from __future__ import annotations
 
+import hashlib
+
+from django.conf import settings
 from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
@@ -39,6 +42,7 @@ from cas.models import (
     Product,
     ProductVersion,
 )
+from certificates import ratelimit
 
 # --- Errors ---
 
@@ -362,15 +366,54 @@ class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as the header `Authorization: Token <token>`.")
 
 
+def _token_wait(request: Request) -> int | None:
+    """Seconds to wait when this address, or this username from any address, has asked for
+    a token too often (OPENCAS_TOKEN_RATE); None when within the limit. Every attempt counts,
+    right or wrong: a client needs a token rarely, a guesser needs many."""
+    rate = ratelimit.parse_rate(settings.TOKEN_RATE)
+    if rate is None:
+        return None
+    data = request.data if hasattr(request.data, "get") else {}
+    username = str(data.get("username") or "").strip().lower()[:150]
+    waits = [
+        ratelimit.retry_after(scope="token", client=ratelimit.client_address(request), rate=rate)
+    ]
+    if username:
+        # Hashed: a username may hold characters a cache key should not.
+        digest = hashlib.sha256(username.encode()).hexdigest()
+        waits.append(ratelimit.retry_after(scope="token-user", client=digest, rate=rate))
+    refused = [wait for wait in waits if wait is not None]
+    return max(refused) if refused else None
+
+
+ratelimit.check_rate_setting("TOKEN_RATE")
+
+
 class TokenView(ObtainAuthToken):
     @extend_schema(
         summary="Get an API token",
         description="Exchange a username and password for the user's API token (created on "
-        "first use). Send it as `Authorization: Token <key>`.",
+        "first use). Send it as `Authorization: Token <key>`. Limited per client address and "
+        "per username (OPENCAS_TOKEN_RATE, default 10 a minute), right or wrong password alike.",
         tags=["auth"],
-        responses={200: TokenSerializer, **_errors(400)},
+        responses={
+            200: TokenSerializer,
+            **_errors(400),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many token requests from this address or for this username; "
+                "the Retry-After header says when to try again.",
+            ),
+        },
     )
     def post(self, request, *args, **kwargs):
+        wait = _token_wait(request)
+        if wait is not None:
+            return Response(
+                {"detail": ratelimit.limit_message(wait, scope="token")},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(wait)},
+            )
         return super().post(request, *args, **kwargs)
 
 

@@ -259,6 +259,9 @@ CACHES = {
 # "1000/hour"; "off" lifts the limit (the bench does). Certificate numbers cannot be
 # enumerated faster than this.
 VERIFY_RATE = os.environ.get("OPENCAS_VERIFY_RATE", "60/minute")
+# API token requests (POST /api/auth/token/) per client address and, separately, per
+# username: password guessing is bounded either way. Over it: 429 with Retry-After.
+TOKEN_RATE = os.environ.get("OPENCAS_TOKEN_RATE", "10/minute")
 # How many reverse proxies in front of OpenCAS append to X-Forwarded-For. 0 (default): the
 # header is ignored and the limit is per REMOTE_ADDR, since a client can send any header.
 RATE_LIMIT_TRUSTED_PROXIES = envint("OPENCAS_TRUSTED_PROXIES", "0")

@@ -167,11 +167,22 @@ def verification_data(verification: services.Verification) -> dict:
     }
 
 
-def _verification_response(verification: services.Verification) -> Response:
-    return Response(VerificationSerializer(verification_data(verification)).data)
+def _verification_response(verification: services.Verification, *, status: int = 200) -> Response:
+    return Response(VerificationSerializer(verification_data(verification)).data, status=status)
 
 
-@method_decorator(rate_limited("verify", json=True), name="dispatch")
+# Every route answering for one certificate number shares the "lookup" limit (ratelimit.py).
+TOO_MANY = {
+    429: OpenApiResponse(
+        ErrorSerializer,
+        description="Too many certificate look-ups from this address (verifications, "
+        "certificate records, PDFs and FHIR views count together, OPENCAS_VERIFY_RATE); "
+        "the Retry-After header says when to try again.",
+    )
+}
+
+
+@method_decorator(rate_limited("lookup", json=True), name="dispatch")
 class VerifyNumberApi(APIView):
     """GET /api/verify/<number>/: the status verdict (since when, why) and the signature
     verdict of the stored PDF. Public; rate-limited per client address (429 + Retry-After).
@@ -186,7 +197,7 @@ class VerifyNumberApi(APIView):
         responses={
             200: VerificationSerializer,
             404: OpenApiResponse(VerificationSerializer, description="No such certificate."),
-            429: OpenApiResponse(ErrorSerializer, description="Too many requests."),
+            **TOO_MANY,
         },
     )
     def get(self, request: Request, number: str) -> HttpResponse:
@@ -226,11 +237,13 @@ class VerifyNumberApi(APIView):
         return HttpResponse(body, status=status, content_type="application/json")
 
 
-@method_decorator(rate_limited("verify", json=True), name="dispatch")
+@method_decorator(rate_limited("lookup", json=True), name="dispatch")
 class VerifyApi(APIView):
     """POST /api/verify/ with a PDF (multipart field `pdf`), a QR code's text (`qr`) or a
     number: both verdicts, with the codes and messages of the verify page. Public and
-    rate-limited; 400 when nothing usable is given, 413 for a file over 10 MB."""
+    rate-limited; 400 when nothing usable is given or the file is empty, 404 for a number
+    never issued (as GET /api/verify/<number>/), 413 for a file over 10 MB, 415 for a body
+    that is neither multipart, a form nor JSON."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -244,9 +257,20 @@ class VerifyApi(APIView):
         },
         responses={
             200: VerificationSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="Nothing to verify given."),
+            400: OpenApiResponse(
+                ErrorSerializer, description="Nothing to verify given, or the file is empty."
+            ),
+            404: OpenApiResponse(
+                VerificationSerializer,
+                description="A number (`number`) that was never issued: the same body and "
+                "status as GET /api/verify/{number}/. A PDF or QR code always answers 200.",
+            ),
             413: OpenApiResponse(ErrorSerializer, description="The file is too large."),
-            429: OpenApiResponse(ErrorSerializer, description="Too many requests."),
+            415: OpenApiResponse(
+                ErrorSerializer,
+                description="The body is neither multipart/form-data, a form nor JSON.",
+            ),
+            **TOO_MANY,
         },
     )
     def post(self, request: Request) -> Response:
@@ -259,11 +283,17 @@ class VerifyApi(APIView):
                     {"detail": f"The file is larger than {MAX_VERIFY_UPLOAD // 2**20} MB."},
                     status=413,
                 )
+            if upload.size == 0:
+                return Response(
+                    {"detail": "The file is empty: send the certificate PDF."}, status=400
+                )
             return _verification_response(services.verify_pdf(pdf_bytes=upload.read()))
         if isinstance(qr, str) and qr.strip():
             return _verification_response(services.verify_qr(text=qr.strip()[:4000]))
         if isinstance(number, str) and number.strip():
-            return _verification_response(services.verify_number(number=number.strip()[:40]))
+            verification = services.verify_number(number=number.strip()[:40])
+            status = 404 if verification.status.certificate is None else 200
+            return _verification_response(verification, status=status)
         return Response(
             {"detail": "Give a PDF file (pdf), a QR code's text (qr) or a certificate number."},
             status=400,
@@ -304,6 +334,11 @@ def certificate_facts(certificate: Certificate) -> fhir.CertificateFacts:
     )
 
 
+def _fhir_throttled(message: str) -> dict:
+    return fhir.operation_outcome(code="throttled", text=message)
+
+
+@method_decorator(rate_limited("lookup", body=_fhir_throttled), name="dispatch")
 class CertificateFhirView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -320,6 +355,11 @@ class CertificateFhirView(APIView):
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR R5 VerificationResult"),
             404: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR OperationOutcome"),
+            429: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="FHIR OperationOutcome (code `throttled`): too many certificate "
+                "look-ups from this address; Retry-After says when to try again.",
+            ),
         },
     )
     def get(self, request: Request, number: str) -> Response:
@@ -526,12 +566,14 @@ class RegistryCertificateList(PublicRegistryView):
         return Response(RegistryPageSerializer(page, context={"request": request}).data)
 
 
+@method_decorator(rate_limited("lookup", json=True), name="dispatch")
 class RegistryCertificateDetail(PublicRegistryView):
-    """One certificate's full public record: scope, lab, dates, status and its history."""
+    """One certificate's full public record: scope, lab, dates, status and its history.
+    Rate-limited with the other look-ups by number."""
 
     @extend_schema(
         operation_id="registry_certificates_retrieve",
-        responses={200: RegistryCertificateDetailSerializer, **_errors(404)},
+        responses={200: RegistryCertificateDetailSerializer, **_errors(404), **TOO_MANY},
     )
     def get(self, request: Request, number: str) -> Response:
         certificate = services.find_certificate(number)

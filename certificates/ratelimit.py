@@ -6,8 +6,14 @@ cache each process counts on its own (fine for the embedded mode, too lenient be
 workers). The count is kept atomic by cache.add (creates the window's counter once) and
 cache.incr (atomic on Redis and, under its lock, on local memory).
 
-    @rate_limited("verify")            # a page: plain-text 429
-    @rate_limited("verify", json=True)  # an API view: {"detail": ...} 429
+    @rate_limited("lookup")            # a page: plain-text 429
+    @rate_limited("lookup", json=True)  # an API view: {"detail": ...} 429
+
+Every route that answers for one certificate number (the verify page and API, the
+certificate page, its PDF, its FHIR view and its registry record) counts in the one "lookup"
+scope at VERIFY_RATE, so numbers cannot be enumerated faster than that rate whichever route
+is used. Scheme officers, logged in, are exempt there: they manage certificates through
+these pages all day, and their account is known.
 """
 
 from __future__ import annotations
@@ -83,44 +89,78 @@ def retry_after(*, scope: str, client: str, rate: Rate) -> int | None:
     return max(1, int((window + 1) * rate.seconds - now + 0.999))
 
 
-def limit_message(wait: int) -> str:
-    return (
-        "Too many verification requests from your address. "
-        f"Please wait {wait} seconds and try again."
-    )
+TOO_MANY = {
+    "lookup": "Too many certificate look-ups (verifications, certificate pages and "
+    "downloads) from your address.",
+    "token": "Too many token requests from your address or for this username.",
+}
 
 
-def rate_limited(scope: str, *, json: bool = False, setting: str = "VERIFY_RATE") -> Callable:
+def limit_message(wait: int, *, scope: str = "lookup") -> str:
+    return f"{TOO_MANY.get(scope, 'Too many requests.')} Please wait {wait} seconds and try again."
+
+
+def check_rate_setting(setting: str) -> None:
+    """A bad rate in the environment stops the start-up, not every request."""
+    try:
+        parse_rate(getattr(settings, setting))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{setting} (OPENCAS_{setting}): {exc}") from exc
+
+
+def _exempt_officer(request: HttpRequest) -> bool:
+    # Without a session cookie the visitor is anonymous: no need to load a user (the
+    # by-number verification stays one query).
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    from cas.permissions import is_officer
+
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and is_officer(user))
+
+
+def rate_limited(
+    scope: str,
+    *,
+    json: bool = False,
+    setting: str = "VERIFY_RATE",
+    body: Callable[[str], dict] | None = None,
+) -> Callable:
     """Refuse with 429 (and Retry-After) once a client exceeds the rate in `setting`. The
-    setting is read on every request, so tests and the bench can change it."""
+    setting is read on every request, so tests and the bench can change it. `body` builds
+    the JSON body from the message (e.g. a FHIR OperationOutcome); json=True gives
+    {"detail": message}. Logged-in scheme officers are not counted in the "lookup" scope."""
 
     def decorate(view: Callable) -> Callable:
-        try:
-            # A bad rate in the environment stops the start-up, not every verification.
-            parse_rate(getattr(settings, setting))
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{setting} (OPENCAS_VERIFY_RATE): {exc}") from exc
+        check_rate_setting(setting)
 
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             rate = parse_rate(getattr(settings, setting))
-            wait = (
-                retry_after(scope=scope, client=client_address(request), rate=rate)
-                if rate
-                else None
-            )
+            if rate is None or (scope == "lookup" and _exempt_officer(request)):
+                return view(request, *args, **kwargs)
+            wait = retry_after(scope=scope, client=client_address(request), rate=rate)
             if wait is None:
                 return view(request, *args, **kwargs)
-            message = limit_message(wait)
-            if json:
-                response: HttpResponse = JsonResponse({"detail": message}, status=429)
-            else:
-                response = HttpResponse(
-                    message + "\n", status=429, content_type="text/plain; charset=utf-8"
-                )
-            response["Retry-After"] = str(wait)
-            return response
+            return too_many(wait, scope=scope, json=json, body=body)
 
         return wrapped
 
     return decorate
+
+
+def too_many(
+    wait: int, *, scope: str, json: bool = False, body: Callable[[str], dict] | None = None
+) -> HttpResponse:
+    """The 429 answer: plain text for a page, JSON for an API, with Retry-After."""
+    message = limit_message(wait, scope=scope)
+    if body is not None:
+        response: HttpResponse = JsonResponse(body(message), status=429)
+    elif json:
+        response = JsonResponse({"detail": message}, status=429)
+    else:
+        response = HttpResponse(
+            message + "\n", status=429, content_type="text/plain; charset=utf-8"
+        )
+    response["Retry-After"] = str(wait)
+    return response

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import tempfile
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -534,6 +535,24 @@ def status_verdict(certificate: Certificate | None, *, number: str = "") -> Stat
 
 
 NUMBER_SHAPE = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+NO_NUMBER_READ = StatusVerdict(
+    False, "unknown", "Unknown", "no certificate number could be read from this file."
+)
+
+
+def shown_number(text: str) -> str:
+    """A number as every answer shows it: upper-cased (numbers are looked up so, and cached
+    answers are shared between spellings); other text without control characters, so it can
+    be repeated safely on a page."""
+    text = text.strip()[:40]
+    if NUMBER_SHAPE.match(text):
+        return text.upper()
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C")).strip()
+
+
+def not_a_number_verdict(text: str) -> StatusVerdict:
+    shown = shown_number(text) or "The text given"
+    return StatusVerdict(False, "unknown", "Unknown", f"{shown} is not a certificate number.")
 
 
 def find_certificate(number: str) -> Certificate | None:
@@ -630,10 +649,12 @@ def verify_pdf(*, pdf_bytes: bytes) -> Verification:
         Certificate.objects.public().select_related("pdf_key").filter(pdf_sha256=digest).first()
     )
     signature = _pdf_verdict(pdf_bytes, certificate)
-    if certificate is not None or signature.code in {"not_pdf", "unreadable"}:
+    if certificate is not None:
         return Verification(signature=signature, status=status_verdict(certificate))
-    number = _number_in_pdf(pdf_bytes)
-    status = status_verdict(find_certificate(number) if number else None, number=number)
+    number = "" if signature.code in {"not_pdf", "unreadable"} else _number_in_pdf(pdf_bytes)
+    if not number:
+        return Verification(signature=signature, status=NO_NUMBER_READ)
+    status = status_verdict(find_certificate(number), number=number)
     if not signature.ok and status.certificate is not None:
         # The number was read from a document that failed its signature check: say what the
         # real certificate's status is, without lending the document any credibility.
@@ -684,6 +705,9 @@ def verification_state(*, number: str) -> str | None:
 
 
 def verify_number(*, number: str) -> Verification:
+    if not NUMBER_SHAPE.match(number.strip()):
+        return Verification(signature=None, status=not_a_number_verdict(number))
+    number = shown_number(number)
     certificate = find_certificate(number)
     signature = None
     if certificate is not None and certificate.pdf:

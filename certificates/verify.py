@@ -16,11 +16,12 @@ Two verdicts, as on the verify page:
              both: key_revoked (the status list marks the certificate's signing key revoked)
   status     from the status list: a listed certificate has its status (suspended, withdrawn,
              revoked, expired, superseded) with since when and why; one not listed is
-             "active as of" the list's issue time, unless its signed validity (vun) has
-             passed (expired); list_expired (the list is past its valid_until),
-             list_untrusted (its signature fails or its key is not in the JWKS) and
-             unknown (no list given, or no certificate number found) say the status is
-             not known.
+             "active as of" the list's issue time; expired whenever the signed validity
+             (the QR code's vun, or the validity printed on a validly signed PDF) has
+             passed, with or without a status list; list_expired (the list is past its
+             valid_until), list_untrusted (its signature fails or its key is not in the
+             JWKS) and unknown (no list given, or no certificate number found) say the
+             status is not known.
 
 A revoked key leaves the published JWKS, and the signed status list names every revoked key
 (revoked_keys: kid, and for a PDF key its signing certificate's SHA-256): a QR code or a PDF
@@ -243,8 +244,19 @@ def status_verdict(
 ) -> Verdict:
     if not number:
         return Verdict(False, "unknown", "no certificate number could be read.", "Unknown")
+    # A signed validity that has passed proves the certificate expired, whatever the status
+    # list says or whether there is one: it can only be worse (suspended, revoked, ...).
+    expired = None
+    if valid_until is not None and valid_until < now.date():
+        expired = Verdict(
+            False,
+            "expired",
+            f"it was valid until {valid_until:%Y-%m-%d}.",
+            "Expired",
+            {"valid_until": valid_until.isoformat()},
+        )
     if status_list is None:
-        return Verdict(
+        return expired or Verdict(
             False,
             "unknown",
             "no status list given (--status-list): the signature is checked, the current "
@@ -256,7 +268,7 @@ def status_verdict(
             token=status_list.decode("ascii", "replace"), jwks=jwks or {"keys": []}
         )
     except signing.JwsError as exc:
-        return Verdict(
+        return expired or Verdict(
             False,
             "list_untrusted",
             f"the status list cannot be trusted: {exc.message}",
@@ -264,7 +276,7 @@ def status_verdict(
         )
     list_until = _parse_time(document.get("valid_until"))
     if list_until is None or list_until < now:
-        return Verdict(
+        return expired or Verdict(
             False,
             "list_expired",
             f"the status list was valid until {document.get('valid_until')}: download a fresh "
@@ -296,14 +308,8 @@ def status_verdict(
                 message += f"; replaced by {entry['superseded_by']}"
             message += f": {reason}" if reason else "."
             return Verdict(False, status, message, status.capitalize(), details)
-    if valid_until is not None and valid_until < now.date():
-        return Verdict(
-            False,
-            "expired",
-            f"it was valid until {valid_until:%Y-%m-%d}.",
-            "Expired",
-            {"valid_until": valid_until.isoformat()},
-        )
+    if expired is not None:
+        return expired
     return Verdict(
         True,
         "active",

@@ -175,6 +175,7 @@ def _detail_context(request: HttpRequest, certificate: Certificate) -> dict:
     }
 
 
+@rate_limited("lookup")
 def certificate_detail(request: HttpRequest, number: str) -> HttpResponse:
     certificate = services.find_certificate(number)
     if certificate is None:
@@ -241,6 +242,7 @@ def certificates_manage(request: HttpRequest) -> HttpResponse:
     )
 
 
+@rate_limited("lookup")
 def certificate_pdf(request: HttpRequest, number: str) -> FileResponse:
     certificate = services.find_certificate(number)
     if certificate is None or not certificate.pdf:
@@ -264,7 +266,7 @@ def _is_stranger(request: HttpRequest) -> bool:
 # stranger gets for a number depends only on the certificate's state, and is cached by it.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-@rate_limited("verify")
+@rate_limited("lookup")
 def verify(request: HttpRequest, number: str = "") -> HttpResponse:
     """One form, three ways in (a number, a QR code's text, a PDF); the verdicts come from
     the same services as the API's (certificates.api)."""
@@ -286,7 +288,10 @@ def _verify_page(request: HttpRequest, number: str) -> HttpResponse:
     verification = None
     error = ""
     status = 200
-    number = (request.POST.get("number") or request.GET.get("number") or number).strip()[:40]
+    # Shown as looked up (upper-cased), so a cached page never repeats another visitor's
+    # spelling, and never with control characters in it.
+    typed = (request.POST.get("number") or request.GET.get("number") or number).strip()[:40]
+    number = services.shown_number(typed)
     qr_text = request.POST.get("qr", "").strip()[:4000]
     upload = request.FILES.get("pdf")
     if upload is not None:
@@ -303,8 +308,8 @@ def _verify_page(request: HttpRequest, number: str) -> HttpResponse:
             verification = services.verify_pdf(pdf_bytes=upload.read())
     elif qr_text:
         verification = services.verify_qr(text=qr_text)
-    elif number:
-        verification = services.verify_number(number=number)
+    elif typed:
+        verification = services.verify_number(number=typed)
     elif request.method == "POST":
         error = "Give a certificate number, a QR code's text or a PDF to verify."
         status = 400

@@ -143,10 +143,24 @@ class RecordFieldsSerializer(serializers.Serializer):
     )
 
 
+RESULTS = ", ".join(TestRecord.Result.values)
+
+
+def result_field(**kwargs) -> serializers.ChoiceField:
+    """A result, whose refusal names the values that are accepted."""
+    return serializers.ChoiceField(
+        choices=TestRecord.Result.choices,
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a valid result: use one of {RESULTS}.'
+        },
+        **kwargs,
+    )
+
+
 class RecordInputSerializer(RecordFieldsSerializer, ClaimInputSerializer):
     """One result: its AIPO (id, or profile / actor / option keywords) and its test case."""
 
-    result = serializers.ChoiceField(choices=TestRecord.Result.choices)
+    result = result_field()
     amends = id_field(
         required=False,
         help_text="The id of the current record this one amends (to change its test case id).",
@@ -165,9 +179,7 @@ class RecordsInputSerializer(serializers.Serializer):
 
 class AmendInputSerializer(RecordFieldsSerializer):
     record = id_field(help_text="The id of the record to amend.")
-    result = serializers.ChoiceField(
-        choices=TestRecord.Result.choices, required=False, help_text="Unchanged when left out."
-    )
+    result = result_field(required=False, help_text="Unchanged when left out.")
     reason = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -383,8 +395,15 @@ class LabRecordsView(APIView):
                 application=application, rows=rows, by=request.user
             )
         except lab_services.GridRefused as exc:
+            # The service's message speaks of the page's grid; a client reads `errors`.
+            count = len(exc.errors)
+            detail = (
+                f"{count} record{'s' if count != 1 else ''} refused, so nothing was stored: "
+                "correct the records named in `errors` (by their position in `records`) and "
+                "send the request again."
+            )
             return Response(
-                {"detail": exc.message, "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST
+                {"detail": detail, "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST
             )
         return _records_response(application, status.HTTP_201_CREATED)
 

@@ -104,10 +104,13 @@ def _isolated_files(settings, tmp_path: Path):
 @pytest.fixture(autouse=True)
 def _verify_rate_lifted(settings):
     """Tests verify far more often than a person would: a high limit and fresh counts, so
-    only the rate-limit tests (which lower VERIFY_RATE themselves) ever meet a 429."""
+    only the rate-limit tests (which lower VERIFY_RATE or TOKEN_RATE themselves) ever meet a
+    429. VERIFY_RATE covers every look-up by number: verify page and API, certificate page,
+    PDF, FHIR view and registry record."""
     from django.core.cache import cache
 
     settings.VERIFY_RATE = "100000/minute"
+    settings.TOKEN_RATE = "100000/minute"
     cache.clear()
     yield
     cache.clear()

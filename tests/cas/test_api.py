@@ -73,6 +73,38 @@ def test_it_refuses_a_token_for_a_wrong_password(vendor_alice):
     assert not Token.objects.exists()
 
 
+WRONG = "guess"
+
+
+def guess(address: str, username: str, password: str = WRONG):
+    return APIClient(REMOTE_ADDR=address).post(
+        "/api/auth/token/", {"username": username, "password": password}, format="json"
+    )
+
+
+def test_it_refuses_the_fourth_token_request_from_one_address_in_a_minute(vendor_alice, settings):
+    settings.TOKEN_RATE = "3/minute"
+    assert [guess("203.0.113.30", f"user{n}").status_code for n in range(3)] == [400] * 3
+    refused = guess("203.0.113.30", "vendor_alice", PASSWORD)
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("Too many token requests from your address")
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert not Token.objects.exists()
+
+
+def test_it_refuses_guesses_at_one_username_from_many_addresses(vendor_alice, settings):
+    settings.TOKEN_RATE = "3/minute"
+    for n in range(3):
+        assert guess(f"198.51.100.{n}", "vendor_alice").status_code == 400
+    assert guess("198.51.100.99", "Vendor_Alice", PASSWORD).status_code == 429
+    assert guess("198.51.100.99", "vendor_bob", PASSWORD).status_code == 400
+
+
+def test_it_documents_the_token_limit(officer_erin):
+    paths = api_for(officer_erin).get("/api/schema/", {"format": "json"}).json()["paths"]
+    assert "429" in paths["/api/auth/token/"]["post"]["responses"]
+
+
 def test_it_asks_for_credentials_with_401(pending_case):
     for url in ("/api/applications/", f"/api/applications/{pending_case.pk}/"):
         response = APIClient().get(url)

@@ -314,6 +314,51 @@ def test_it_reports_expiry_from_the_signed_validity_before_the_list_does(
         )
 
 
+@pytest.fixture
+def expired_certificate(granted, settings):
+    settings.CERTIFICATE_VALIDITY_DAYS = -1  # valid until yesterday; not yet expired by beat
+    return services.certificate_issue(application_id=granted.pk)
+
+
+def expired_runs(certificate, tmp_path, *extra: object) -> list[Run]:
+    return [
+        run_verifier(pdf_file(certificate, tmp_path), *extra),
+        run_verifier("--qr", qr_text(certificate), *extra),
+    ]
+
+
+def test_it_reports_expiry_from_the_signed_validity_without_a_status_list(
+    expired_certificate, publish, tmp_path
+):
+    files = publish()
+    for run in expired_runs(
+        expired_certificate, tmp_path, "--jwks", files.jwks, "--roots", files.roots
+    ):
+        assert run.code == 2, run
+        until = expired_certificate.valid_until
+        assert f"EXPIRED (expired): it was valid until {until:%Y-%m-%d}." in run.out
+
+
+def test_it_reports_expiry_from_the_signed_validity_with_an_expired_status_list(
+    expired_certificate, settings, publish, tmp_path
+):
+    settings.CERTIFICATE_STATUS_LIST_VALIDITY_HOURS = 0
+    for run in expired_runs(expired_certificate, tmp_path, *publish().args()):
+        assert run.code == 2, run
+        assert "EXPIRED (expired): it was valid until" in run.out
+
+
+def test_it_reports_expiry_from_the_signed_validity_with_an_untrusted_status_list(
+    expired_certificate, publish, tmp_path
+):
+    files = publish()
+    header, payload, sig = files.status_list.read_text().split(".")
+    files.status_list.write_text(f"{header}.{payload[:-4]}AAAA.{sig}")
+    for run in expired_runs(expired_certificate, tmp_path, *files.args()):
+        assert run.code == 2, run
+        assert "EXPIRED (expired)" in run.out
+
+
 # --- status unknown: exit 4 ---
 
 

@@ -92,6 +92,57 @@ def test_it_says_a_file_that_is_not_a_pdf_is_not_a_pdf(db, api):
     }
 
 
+def test_it_answers_404_to_an_unknown_number_posted_as_to_one_in_the_address(db, api):
+    posted = api.post("/api/verify/", {"number": "CAS-2026-424242"}, format="json")
+    addressed = api.get("/api/verify/CAS-2026-424242/")
+    assert posted.status_code == addressed.status_code == 404
+    assert posted.json() == addressed.json()
+    assert posted.json()["status"]["code"] == "unknown"
+
+
+def test_it_answers_200_to_a_known_number_posted(certificate, api):
+    response = api.post("/api/verify/", {"number": certificate.number}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"]["code"] == "active"
+
+
+def test_it_refuses_an_empty_file_as_the_page_does(db, api):
+    response = api.post("/api/verify/", {"pdf": pdf_file(b"")}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The file is empty: send the certificate PDF."
+
+
+@pytest.mark.parametrize(
+    "data", [b"GIF89a", b"%PDF-1.7\n\x00\x01 broken beyond repair"], ids=["not-pdf", "damaged"]
+)
+def test_it_says_no_number_could_be_read_from_a_file_it_cannot_read(db, api, data):
+    body = api.post("/api/verify/", {"pdf": pdf_file(data)}, format="multipart").json()
+    assert body["status"]["code"] == "unknown"
+    assert body["status"]["message"] == "no certificate number could be read from this file."
+
+
+def test_it_shows_the_number_upper_cased_whoever_asked_first(db, api):
+    api.get("/api/verify/cas-2026-424242/")
+    for spelling in ("Cas-2026-424242", "cas-2026-424242"):
+        body = api.get(f"/api/verify/{spelling}/").json()
+        assert (
+            body["status"]["message"] == "No certificate CAS-2026-424242 was issued by this scheme."
+        )
+
+
+def test_it_says_text_not_shaped_like_a_number_is_not_one(db, api):
+    body = api.post("/api/verify/", {"number": "CAS 2026\x00<b>"}, format="json").json()
+    assert body["status"]["message"] == "CAS 2026<b> is not a certificate number."
+
+
+def test_it_documents_the_unsupported_media_type_answer(db, api, officer_erin):
+    api.force_authenticate(officer_erin)
+    verify = api.get("/api/schema/", {"format": "json"}).json()["paths"]["/api/verify/"]["post"]
+    assert {"200", "400", "404", "413", "415", "429"} <= set(verify["responses"])
+    refused = APIClient().post("/api/verify/", b"number", content_type="text/plain")
+    assert refused.status_code == 415
+
+
 def test_it_asks_for_something_to_verify(db, api):
     response = api.post("/api/verify/", {}, format="json")
     assert response.status_code == 400

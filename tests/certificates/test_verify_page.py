@@ -72,7 +72,27 @@ def test_it_says_an_unsigned_pdf_carries_no_signature(certificate, buyer):
 def test_it_says_a_damaged_pdf_cannot_be_read(db, buyer):
     signature, status = verdicts(upload(buyer, b"%PDF-1.7\n\x00\x01 broken beyond repair"))
     assert "The PDF is damaged and cannot be read." in signature
-    assert "Unknown" in status
+    assert "<strong>Unknown</strong>: no certificate number could be read from this file." in (
+        status
+    )
+    assert "issued by this scheme" not in status
+
+
+def test_it_says_no_number_could_be_read_from_a_file_that_is_not_a_pdf(db, buyer):
+    _signature, status = verdicts(upload(buyer, b"GIF89a a cat", "cat.gif"))
+    assert "no certificate number could be read from this file." in status
+
+
+def test_it_says_no_number_could_be_read_from_an_unsigned_pdf_without_one(db, buyer):
+    from pypdf import PdfWriter
+
+    blank = PdfWriter()
+    blank.add_blank_page(width=595, height=842)
+    data = io.BytesIO()
+    blank.write(data)
+    signature, status = verdicts(upload(buyer, data.getvalue()))
+    assert "The PDF does not carry a digital signature." in signature
+    assert "no certificate number could be read from this file." in status
 
 
 def test_it_says_a_pdf_signed_with_a_revoked_key_proves_nothing(certificate, buyer):
@@ -188,6 +208,29 @@ def test_it_asks_for_a_pdf_when_the_file_is_empty(db, buyer):
 def test_it_says_an_unknown_number_on_the_page_address_was_never_issued(db, buyer):
     _signature, status = verdicts(buyer.get("/verify/CAS-2026-424242"))
     assert "No certificate CAS-2026-424242 was issued by this scheme." in status
+
+
+def test_it_shows_a_number_upper_cased_even_from_a_page_cached_for_another_spelling(
+    certificate, buyer
+):
+    buyer.get(f"/verify/{certificate.number.lower()}")
+    response = buyer.get(f"/verify/{certificate.number.title()}")
+    page = page_text(response)
+    assert f'value="{certificate.number}"' in page
+    assert certificate.number.lower() not in page and certificate.number.title() not in page
+
+
+def test_it_shows_an_unknown_number_upper_cased(db, buyer):
+    buyer.get("/verify/cas-2026-424242")
+    _signature, status = verdicts(buyer.get("/verify/Cas-2026-424242"))
+    assert "No certificate CAS-2026-424242 was issued by this scheme." in status
+
+
+def test_it_says_text_that_is_not_a_number_is_not_one_without_repeating_a_nul(db, buyer):
+    response = buyer.get("/verify/CAS%00X")
+    _signature, status = verdicts(response)
+    assert "<strong>Unknown</strong>: CASX is not a certificate number." in status
+    assert b"\x00" not in response.content
 
 
 def test_it_never_answers_500_to_hostile_input(certificate, buyer):

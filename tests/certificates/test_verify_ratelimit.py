@@ -1,4 +1,5 @@
-"""Verification is rate-limited per client address, so numbers cannot be enumerated."""
+"""Every look-up by certificate number is rate-limited per client address, in one shared
+count, so numbers cannot be enumerated faster than the limit by any route."""
 
 from __future__ import annotations
 
@@ -26,17 +27,17 @@ def test_it_refuses_the_fourth_unknown_number_in_a_minute(three_a_minute):
     refused = buyer.get("/verify/CAS-2026-900004")
     assert refused.status_code == 429
     assert 1 <= int(refused["Retry-After"]) <= 60
-    assert "Too many verification requests" in refused.content.decode()
+    assert "Too many certificate look-ups" in refused.content.decode()
 
 
 def test_it_counts_the_page_and_the_api_together(three_a_minute):
     buyer = client_at("203.0.113.8")
     assert buyer.get("/verify/CAS-2026-900001").status_code == 200
     assert buyer.get("/api/verify/CAS-2026-900002/").status_code == 404
-    assert buyer.post("/api/verify/", {"number": "CAS-2026-900003"}).status_code == 200
+    assert buyer.post("/api/verify/", {"number": "CAS-2026-900003"}).status_code == 404
     refused = buyer.get("/api/verify/CAS-2026-900004/")
     assert refused.status_code == 429
-    assert refused.json()["detail"].startswith("Too many verification requests")
+    assert refused.json()["detail"].startswith("Too many certificate look-ups")
     assert refused["Retry-After"]
 
 
@@ -71,6 +72,86 @@ def test_it_lifts_the_limit_when_the_rate_is_off(settings):
     settings.VERIFY_RATE = "off"
     buyer = client_at("203.0.113.13")
     assert all(buyer.get("/verify/").status_code == 200 for _ in range(20))
+
+
+def test_it_counts_every_lookup_by_number_in_one_limit(certificate, settings):
+    settings.VERIFY_RATE = "6/minute"
+    number = certificate.number
+    buyer = client_at("203.0.113.20")
+    answers = [
+        buyer.get(f"/certificates/{number}/"),
+        buyer.get(f"/certificates/{number}/pdf/"),
+        buyer.get(f"/api/certificates/{number}/fhir/"),
+        buyer.get(f"/api/registry/certificates/{number}/"),
+        buyer.get(f"/verify/{number}"),
+        buyer.get(f"/api/verify/{number}/"),
+    ]
+    assert [a.status_code for a in answers] == [200] * 6
+    for path in (
+        f"/certificates/{number}/",
+        f"/certificates/{number}/pdf/",
+        f"/api/certificates/{number}/fhir/",
+        f"/api/registry/certificates/{number}/",
+        f"/verify/{number}",
+        f"/api/verify/{number}/",
+    ):
+        refused = buyer.get(path)
+        assert refused.status_code == 429, path
+        assert refused["Retry-After"]
+        assert "Too many certificate look-ups" in refused.content.decode()
+
+
+def test_it_counts_unknown_numbers_on_the_certificate_pages_too(db, settings):
+    settings.VERIFY_RATE = "2/minute"
+    buyer = client_at("203.0.113.21")
+    assert buyer.get("/certificates/CAS-2026-900001/").status_code == 404
+    assert buyer.get("/api/registry/certificates/CAS-2026-900002/").status_code == 404
+    assert buyer.get("/certificates/CAS-2026-900003/pdf/").status_code == 429
+
+
+def test_it_answers_a_fhir_client_with_a_throttled_operation_outcome(certificate, settings):
+    settings.VERIFY_RATE = "1/minute"
+    buyer = client_at("203.0.113.22")
+    buyer.get(f"/api/certificates/{certificate.number}/fhir/")
+    refused = buyer.get(f"/api/certificates/{certificate.number}/fhir/")
+    assert refused.status_code == 429
+    issue = refused.json()["issue"][0]
+    assert issue["code"] == "throttled" and "Too many certificate look-ups" in issue["diagnostics"]
+
+
+def test_it_never_limits_a_logged_in_officer_managing_certificates(
+    certificate, officer_erin, settings
+):
+    from support import client_for
+
+    settings.VERIFY_RATE = "2/minute"
+    officer = client_for(officer_erin)
+    for _ in range(5):
+        assert officer.get(f"/certificates/{certificate.number}/").status_code == 200
+        assert officer.get(f"/verify/{certificate.number}").status_code == 200
+
+
+def test_it_limits_a_logged_in_vendor_like_anyone_else(certificate, vendor_alice, settings):
+    from support import client_for
+
+    settings.VERIFY_RATE = "2/minute"
+    vendor = client_for(vendor_alice)
+    assert vendor.get(f"/certificates/{certificate.number}/").status_code == 200
+    assert vendor.get(f"/certificates/{certificate.number}/").status_code == 200
+    assert vendor.get(f"/certificates/{certificate.number}/").status_code == 429
+
+
+def test_it_documents_the_limit_on_every_lookup_by_number(db, officer_erin):
+    from support import client_for
+
+    paths = client_for(officer_erin).get("/api/schema/", {"format": "json"}).json()["paths"]
+    for path, method in (
+        ("/api/verify/", "post"),
+        ("/api/verify/{number}/", "get"),
+        ("/api/certificates/{number}/fhir/", "get"),
+        ("/api/registry/certificates/{number}/", "get"),
+    ):
+        assert "429" in paths[path][method]["responses"], path
 
 
 def test_it_reads_rates_in_plain_words():

@@ -343,3 +343,21 @@ def test_it_refuses_an_id_past_any_rows_range_without_touching_the_database(
     response = amend(assessor_carol, assessing, huge, reason="x")
     assert response.status_code == 400
     assert not TestRecord.objects.exists()
+
+
+def test_it_names_the_valid_results_when_refusing_an_unknown_one(assessing, assessor_carol):
+    response = record(assessor_carol, assessing, {**XDS, "result": "passed"})
+    assert response.status_code == 400
+    assert (
+        '"passed" is not a valid result: use one of pass, fail, inconclusive, not_applicable.'
+        in response.json()["detail"]
+    )
+
+
+def test_it_words_a_refused_batch_for_an_api_client_not_a_page(assessing, assessor_carol):
+    response = record(
+        assessor_carol, assessing, {"profile": "NOPE", "actor": "X", "result": "pass"}
+    )
+    detail = response.json()["detail"]
+    assert detail.startswith("1 record refused, so nothing was stored")
+    assert "named in `errors`" in detail and "grid" not in detail
