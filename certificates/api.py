@@ -504,6 +504,9 @@ def _registry_parameters(names) -> list[OpenApiParameter]:
     ]
 
 
+PAGING_PARAMETERS = ("page", "page_size")
+
+
 class PublicRegistryView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -511,6 +514,12 @@ class PublicRegistryView(APIView):
     def _page(self, request: Request, params, **fixed) -> registry.RegistryPage:
         # InvalidRegistryQuery is an ActionRefused: cas.api.exception_handler answers 400.
         return registry.registry_page(filters=registry.registry_filters_from(params, **fixed))
+
+    def _organisation_page(self, request: Request, **fixed) -> registry.RegistryPage:
+        """A vendor's or lab's certificates: only the paging parameters count (as on the
+        pages); a search filter would make a vendor look absent."""
+        paging = {name: request.query_params.get(name, "") for name in PAGING_PARAMETERS}
+        return self._page(request, paging, **fixed)
 
 
 class RegistryCertificateList(PublicRegistryView):
@@ -554,14 +563,14 @@ class RegistryVendorDetail(PublicRegistryView):
 
     @extend_schema(
         operation_id="registry_vendors_retrieve",
-        parameters=_registry_parameters(("page", "page_size")),
+        parameters=_registry_parameters(PAGING_PARAMETERS),
         responses={200: RegistryVendorSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
         vendor = Organisation.objects.filter(kind=Organisation.Kind.VENDOR, pk=pk).first()
         if vendor is None:
             raise Http404("No such vendor in the registry")
-        page = self._page(request, request.query_params, vendor_id=vendor.pk)
+        page = self._organisation_page(request, vendor_id=vendor.pk)
         if page.count == 0:
             raise Http404("No such vendor in the registry")
         data = {"pk": vendor.pk, "name": vendor.name, "country": vendor.country}
@@ -574,7 +583,7 @@ class RegistryLabDetail(PublicRegistryView):
 
     @extend_schema(
         operation_id="registry_labs_retrieve",
-        parameters=_registry_parameters(("page", "page_size")),
+        parameters=_registry_parameters(PAGING_PARAMETERS),
         responses={200: RegistryLabSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -582,7 +591,7 @@ class RegistryLabDetail(PublicRegistryView):
         if lab is None:
             raise Http404("No such laboratory")
         data = {"pk": lab.pk, "name": lab.name, "country": lab.country, "address": lab.address}
-        data["certificates"] = self._page(request, request.query_params, lab_id=lab.pk)
+        data["certificates"] = self._organisation_page(request, lab_id=lab.pk)
         data["accreditations"] = lab.accreditations.prefetch_related(
             "scope_domains", "scope_profiles"
         )

@@ -27,6 +27,7 @@ from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Que
 from django.db.models.functions import ExtractYear, Upper
 from django.utils import timezone
 
+from cas.csvsafe import csv_safe_row
 from cas.errors import ActionRefused
 from cas.models import AIPO, ClaimedAIPO, Organisation, Product, Profile
 from certificates.models import Certificate
@@ -499,6 +500,11 @@ def registry_choices() -> dict:
     return choices
 
 
+# Audit reasons that name internal records: the public history says this instead (the audit
+# trail keeps the original). "issued for APP-2026-00001" names the vendor's case.
+PUBLIC_REASONS = {"issue": "issued"}
+
+
 def certificate_history(certificate: Certificate) -> list[dict]:
     """Each public status change: date, from, to, reason (who acted is not published)."""
     from cas.models import AuditEntry
@@ -517,7 +523,7 @@ def certificate_history(certificate: Certificate) -> list[dict]:
             "action": entry["action"],
             "from_status": entry["from_state"],
             "to_status": entry["to_state"],
-            "reason": entry["reason"],
+            "reason": PUBLIC_REASONS.get(entry["action"], entry["reason"]),
         }
         for entry in entries
     ]
@@ -816,10 +822,12 @@ def _download_records(*, active: bool, chunk_size: int = 2000) -> Iterator[dict]
 
 
 def _csv_lines(rows: Iterator[list], *, batch: int = 500) -> Iterator[str]:
+    """Every string cell made safe for spreadsheets (cas.csvsafe): names, versions, addresses
+    and reasons are typed by vendors and officers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for n, row in enumerate(rows, 1):
-        writer.writerow(row)
+        writer.writerow(csv_safe_row(row))
         if n % batch == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -863,13 +871,27 @@ def download_json(*, active: bool) -> Iterator[str]:
     yield "\n]}\n"
 
 
+CSV_SAFE_NOTE = (
+    " In the CSV, a text starting with =, +, -, @, a tab or a carriage return gets a leading ' "
+    "(a spreadsheet then shows it as text instead of running it as a formula)."
+)
+
+
 def column_dictionary_csv() -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMN_DICTIONARY_HEADER)
     for column in COLUMNS:
         writer.writerow(
-            [column.name, column.key, column.required, column.allowed, column.description]
+            csv_safe_row(
+                [
+                    column.name,
+                    column.key,
+                    column.required,
+                    column.allowed,
+                    column.description + (CSV_SAFE_NOTE if column.allowed == "<string>" else ""),
+                ]
+            )
         )
     return "\ufeff" + buffer.getvalue()
 

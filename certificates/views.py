@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cas.errors import ActionRefused
 from cas.models import Organisation
 from cas.permissions import is_officer
-from certificates import keys, lifecycle, permissions, services, subscriptions
+from certificates import keys, lifecycle, permissions, ratelimit, services, subscriptions
 from certificates import registry as public_registry
 from certificates.models import Certificate, SigningKey
 from certificates.ratelimit import rate_limited
@@ -378,6 +378,9 @@ def certificate_follow(request: HttpRequest, number: str) -> HttpResponse:
         raise Http404("No such certificate")
     email = request.POST.get("email", "")[:300]
     try:
+        subscriptions.follow_rate_check(
+            certificate=certificate, client=ratelimit.client_address(request)
+        )
         answer = subscriptions.subscription_request(certificate=certificate, email=email)
     except ActionRefused as exc:
         context = _detail_context(request, certificate)
