@@ -399,15 +399,21 @@ def registry_record(c: Certificate) -> dict:
 
 class RegistryPageSerializer(serializers.Serializer):
     count = serializers.IntegerField(
-        help_text=f"Matching certificates, counted up to {registry.COUNT_CAP}."
+        help_text="Matching certificates, counted up to a cap (1,000 by default, "
+        "REGISTRY_COUNT_CAP)."
     )
     count_capped = serializers.BooleanField(
-        help_text=f"True when more than {registry.COUNT_CAP} match: only the first "
-        f"{registry.COUNT_CAP} can be paged through; narrow the search or use the downloads."
+        help_text="True when more certificates match than the cap: `count` is then the cap. "
+        "Every match can still be paged through: follow `next` (past the counted "
+        "certificates it pages by certificate number, `after=`)."
     )
-    page = serializers.IntegerField()
+    page = serializers.IntegerField(
+        allow_null=True, help_text="The page number; null when paged by `after` / `before`."
+    )
     page_size = serializers.IntegerField(source="filters.page_size")
-    num_pages = serializers.IntegerField()
+    num_pages = serializers.IntegerField(
+        help_text="The pages of the counted certificates; when count_capped, more follow."
+    )
     next = serializers.SerializerMethodField()
     previous = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
@@ -504,9 +510,6 @@ def _registry_parameters(names) -> list[OpenApiParameter]:
     ]
 
 
-PAGING_PARAMETERS = ("page", "page_size")
-
-
 class PublicRegistryView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -518,7 +521,7 @@ class PublicRegistryView(APIView):
     def _organisation_page(self, request: Request, **fixed) -> registry.RegistryPage:
         """A vendor's or lab's certificates: only the paging parameters count (as on the
         pages); a search filter would make a vendor look absent."""
-        paging = {name: request.query_params.get(name, "") for name in PAGING_PARAMETERS}
+        paging = {name: request.query_params.get(name, "") for name in registry.PAGING}
         return self._page(request, paging, **fixed)
 
 
@@ -563,7 +566,7 @@ class RegistryVendorDetail(PublicRegistryView):
 
     @extend_schema(
         operation_id="registry_vendors_retrieve",
-        parameters=_registry_parameters(PAGING_PARAMETERS),
+        parameters=_registry_parameters(registry.PAGING),
         responses={200: RegistryVendorSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -583,7 +586,7 @@ class RegistryLabDetail(PublicRegistryView):
 
     @extend_schema(
         operation_id="registry_labs_retrieve",
-        parameters=_registry_parameters(PAGING_PARAMETERS),
+        parameters=_registry_parameters(registry.PAGING),
         responses={200: RegistryLabSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:

@@ -135,6 +135,19 @@ class Certificate(models.Model):
             models.Index(fields=["status", "-number"], name="certificate_status_number"),
             models.Index(fields=["valid_until"], name="certificate_valid_until"),
             models.Index(fields=["decision_date"], name="certificate_decision_date"),
+            # Covering indexes (PostgreSQL only; other databases skip them): the
+            # page walks the numbers newest first, and the count joins from applications,
+            # each testing status and dates in the index without reading the wide rows.
+            models.Index(
+                fields=["-number"],
+                include=["id", "status", "application", "decision_date", "valid_until"],
+                name="certificate_number_covering",
+            ),
+            models.Index(
+                fields=["application"],
+                include=["status", "number", "decision_date", "valid_until"],
+                name="certificate_application_cover",
+            ),
         ]
 
     def __str__(self) -> str:

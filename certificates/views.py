@@ -82,7 +82,7 @@ def _organisation_page(
     error = ""
     key = "vendor_id" if organisation.kind == Organisation.Kind.VENDOR else "lab_id"
     try:
-        paging = {name: request.GET.get(name, "") for name in ("page", "page_size")}
+        paging = {name: request.GET.get(name, "") for name in public_registry.PAGING}
         filters = public_registry.registry_filters_from(paging, **{key: organisation.pk})
         page = public_registry.registry_page(filters=filters)
         _with_links(page)
