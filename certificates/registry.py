@@ -24,7 +24,7 @@ from django import forms
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import ExtractYear, Upper
+from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
 from cas.csvsafe import csv_safe_row
@@ -502,6 +502,19 @@ def _no_page(page: int, pages: int, *, at_least: bool = False) -> InvalidRegistr
     )
 
 
+# What a result row shows (the page and the API): the signatures, keys and PDF are left out.
+RESULT_FIELDS = (
+    "number",
+    "status",
+    "content",
+    "decision_date",
+    "valid_from",
+    "valid_until",
+    "application__vendor_id",
+    "application__lab_id",
+)
+
+
 def registry_page(*, filters: RegistryFilters, count_cap: int | None = None) -> RegistryPage:
     """One page of the search: the names and AIPO ids the filters need, a count that stops at
     `count_cap`, the page of certificates (one more than the page size, to know whether more
@@ -510,52 +523,67 @@ def registry_page(*, filters: RegistryFilters, count_cap: int | None = None) -> 
     count_cap = count_cap_setting() if count_cap is None else count_cap
     today = timezone.localdate()
     found = registry_search(filters=filters, today=today)
-    count = found.order_by().values("pk")[: count_cap + 1].count()
-    capped = count > count_cap
-    count = min(count, count_cap)
+    # The count reads the matches' numbers (up to the cap, one more to know it was passed):
+    # for a search under the cap they are all the page needs, sorted here rather than
+    # matched a second time by the database.
+    matches = list(found.order_by().values_list("number", "pk")[: count_cap + 1])
+    capped = len(matches) > count_cap
+    count = min(len(matches), count_cap)
     size = filters.page_size
     num_pages = max(1, -(-count // size))
-    if not capped:
-        # Few matches: sort them, rather than walk the number index hoping to meet them soon
-        # (the database cannot know a rare profile is rare; the count just told us). Upper()
-        # hides the index from the planner and orders certificate numbers alike.
-        newest_first, oldest_first = Upper("number").desc(), Upper("number").asc()
-    else:
-        newest_first, oldest_first = F("number").desc(), F("number").asc()
     page: int | None = filters.page
     has_previous = has_next = False
     if filters.after:
-        window = found.filter(number__lt=filters.after).order_by(newest_first)
+        window = found.filter(number__lt=filters.after).order_by("-number")
         other_side = found.filter(number__gte=filters.after)
         page = None
     elif filters.before:
-        window = found.filter(number__gt=filters.before).order_by(oldest_first)
+        window = found.filter(number__gt=filters.before).order_by("number")
         other_side = found.filter(number__lte=filters.before)
         page = None
     else:
         if not capped and filters.page > num_pages:
             raise _no_page(filters.page, num_pages)
-        window = found.order_by(newest_first)
+        window = found.order_by("-number")
         other_side = None
         has_previous = filters.page > 1
     start = 0 if page is None else (page - 1) * size
-    # The page's ids are chosen in a narrow subquery (number, status, application: what the
-    # filters and the order need), and only those rows are read whole (their content is wide).
-    page_ids = window.values("pk")[start : start + size + 1]
+    if not capped:
+        # Every match is in hand: choose the page (and the one beyond it) here.
+        matches.sort(reverse=True)
+        if filters.after:
+            chosen = [m for m in matches if m[0] < filters.after][: size + 1]
+            other = any(m[0] >= filters.after for m in matches)
+        elif filters.before:
+            chosen = [m for m in reversed(matches) if m[0] > filters.before][: size + 1]
+            other = any(m[0] <= filters.before for m in matches)
+        else:
+            chosen, other = matches[start : start + size + 1], False
+        more = len(chosen) > size
+        page_ids: object = [pk for _, pk in chosen[:size]]
+    else:
+        # Many matches: walk the number index (newest first, or up from `before`) and stop
+        # after the page; a cursor keeps the walk as short at any depth.
+        page_ids = window.values("pk")[start : start + size + 1]
+        other = more = None
     certificates = list(
         Certificate.objects.filter(pk__in=page_ids)
         .select_related("application")
+        .only(*RESULT_FIELDS)
         .annotate(shown_status=shown_status(today))
         .order_by("-number")
     )
-    more = len(certificates) > size
-    if more:
-        # The one beyond the page: the oldest going down, the newest going up.
-        certificates = certificates[1:] if filters.before else certificates[:size]
+    if more is None:
+        more = len(certificates) > size
+        if more:
+            # The one beyond the page: the oldest going down, the newest going up.
+            certificates = certificates[1:] if filters.before else certificates[:size]
     if filters.before:
-        has_previous, has_next = more, other_side.exists()
+        has_previous = more
+        has_next = other if other is not None else other_side.exists()
     elif filters.after:
-        has_previous, has_next = other_side.exists(), more
+        has_previous = other if other is not None else other_side.exists()
+        has_next = more
     else:
         has_next = more
         if capped and page > 1 and not certificates:
