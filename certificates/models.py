@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django_fsm import FSMField, transition
 
@@ -147,6 +149,10 @@ class Certificate(models.Model):
                 fields=["application"],
                 include=["status", "number", "decision_date", "valid_until"],
                 name="certificate_application_cover",
+            ),
+            # The version filter matches the version printed on the certificate, newest first.
+            models.Index(
+                KT("content__product_version"), F("number").desc(), name="certificate_version"
             ),
         ]
 

@@ -24,6 +24,7 @@ from django import forms
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.fields.json import KT
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
@@ -372,7 +373,10 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
             application__product_version__product_id__in=names["product"]
         )
     if filters.version:
-        certificates = certificates.filter(application__product_version__version=filters.version)
+        # The version printed on the certificate (what the results show), from its own index.
+        certificates = certificates.alias(printed_version=KT("content__product_version")).filter(
+            printed_version=filters.version
+        )
     if filters.lab:
         certificates = certificates.filter(application__lab_id__in=names["lab"])
     if filters.vendor_id is not None:
