@@ -24,14 +24,13 @@ from django import forms
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
-from django.db.models.fields.json import KT
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
 from cas.csvsafe import csv_safe_row
 from cas.errors import ActionRefused
 from cas.models import AIPO, ClaimedAIPO, Organisation, Product, Profile
-from certificates.models import Certificate
+from certificates.models import PRINTED_VERSION, Certificate
 
 Status = Certificate.Status
 DEFAULT_PAGE_SIZE = 25
@@ -205,16 +204,17 @@ PARAMETERS = tuple(RegistryFilterForm.base_fields)
 # What the vendor and lab pages take (their certificates, unfiltered).
 PAGING = ("page", "page_size", "after", "before")
 PARAMETER_HELP = {
-    "q": "Free text: part of a certificate number, vendor name or product name.",
-    "vendor": "Part of the vendor's name.",
-    "product": "Part of the product's name.",
-    "version": "The exact product version, e.g. 5.1 (case matters).",
+    "q": "Free text: part of a certificate number, vendor name or product name (names as "
+    "they are today: after a rename, the new name finds the certificates printed with the old).",
+    "vendor": "Part of the vendor's name as it is today.",
+    "product": "Part of the product's name as it is today.",
+    "version": "The exact product version printed on the certificate, e.g. 5.1 (case matters).",
     "domain": "IHE domain keyword, e.g. ITI, RAD.",
     "profile": "Integration profile keyword, e.g. XDS.b, PIX (or its full name).",
     "actor": "Actor keyword or name, e.g. DOC_CONSUMER.",
     "option": "Option keyword or name; NONE is a profile's baseline.",
     "status": "One of " + ", ".join(PUBLIC_STATUSES) + " (active = not past its validity end).",
-    "lab": "Part of the test laboratory's name.",
+    "lab": "Part of the test laboratory's name as it is today.",
     "issued_from": "Decision date on or after (YYYY-MM-DD).",
     "issued_to": "Decision date on or before (YYYY-MM-DD).",
     "expires_from": "Valid until on or after (YYYY-MM-DD).",
@@ -374,7 +374,7 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
         )
     if filters.version:
         # The version printed on the certificate (what the results show), from its own index.
-        certificates = certificates.alias(printed_version=KT("content__product_version")).filter(
+        certificates = certificates.alias(printed_version=PRINTED_VERSION).filter(
             printed_version=filters.version
         )
     if filters.lab:
