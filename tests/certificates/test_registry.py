@@ -430,8 +430,10 @@ def next_link(response) -> str | None:
     return match.group(1).replace("&amp;", "&") if match else None
 
 
-def test_it_reaches_every_certificate_past_the_count_cap_by_following_next(many, buyer, settings):
-    settings.REGISTRY_COUNT_CAP = 20
+def test_it_reaches_every_certificate_past_the_count_cap_by_following_next(
+    many, buyer, monkeypatch
+):
+    monkeypatch.setattr("certificates.registry.COUNT_CAP", 20)
     seen: list[str] = []
     query = "page_size=25"
     while query:
@@ -468,8 +470,8 @@ def test_it_pages_the_api_past_the_count_cap_both_ways(many, settings):
     assert [r["number"] for r in back["results"]] == pages[-2]
 
 
-def test_it_pages_a_vendor_past_the_count_cap(many, buyer, settings):
-    settings.REGISTRY_COUNT_CAP = 3
+def test_it_pages_a_vendor_past_the_count_cap(many, buyer, monkeypatch):
+    monkeypatch.setattr("certificates.registry.COUNT_CAP", 3)
     vendor_id = (
         Certificate.objects.public()
         .values("application__vendor_id")
