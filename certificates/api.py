@@ -562,7 +562,8 @@ class RegistryCertificateDetail(PublicRegistryView):
 
 
 class RegistryVendorDetail(PublicRegistryView):
-    """A vendor and its public certificates (paged: page, page_size); 404 if it has none."""
+    """A vendor and its public certificates (paged: page, page_size, after, before); 404 if it
+    has none (search filters are ignored here)."""
 
     @extend_schema(
         operation_id="registry_vendors_retrieve",
