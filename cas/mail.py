@@ -28,14 +28,18 @@ def officer_emails() -> list[str]:
     return sorted({e for e in users.values_list("email", flat=True) if e})
 
 
-def notify(*, template: str, to: Iterable[str], context: dict) -> None:
+def notify(
+    *, template: str, to: Iterable[str], context: dict, headers: dict[str, str] | None = None
+) -> None:
     """Queue `templates/mail/<template>.{subject,body}.txt` for each recipient on commit.
 
-    The context must be JSON-serialisable (it travels through the broker): pass strings.
+    The context and the extra mail `headers` (e.g. List-Unsubscribe) must be
+    JSON-serialisable (they travel through the broker): pass strings.
     """
     recipients = sorted({address for address in to if address})
     if not recipients:
         return
     from cas.tasks import send_templated_mail
 
-    transaction.on_commit(lambda: send_templated_mail.delay(template, recipients, context))
+    extra = {"headers": dict(headers)} if headers else {}
+    transaction.on_commit(lambda: send_templated_mail.delay(template, recipients, context, **extra))

@@ -439,15 +439,21 @@ def registry_record(c: Certificate) -> dict:
 
 class RegistryPageSerializer(serializers.Serializer):
     count = serializers.IntegerField(
-        help_text=f"Matching certificates, counted up to {registry.COUNT_CAP}."
+        help_text="Matching certificates, counted up to a cap (1,000 by default, "
+        "REGISTRY_COUNT_CAP)."
     )
     count_capped = serializers.BooleanField(
-        help_text=f"True when more than {registry.COUNT_CAP} match: only the first "
-        f"{registry.COUNT_CAP} can be paged through; narrow the search or use the downloads."
+        help_text="True when more certificates match than the cap: `count` is then the cap. "
+        "Every match can still be paged through: follow `next` (past the counted "
+        "certificates it pages by certificate number, `after=`)."
     )
-    page = serializers.IntegerField()
+    page = serializers.IntegerField(
+        allow_null=True, help_text="The page number; null when paged by `after` / `before`."
+    )
     page_size = serializers.IntegerField(source="filters.page_size")
-    num_pages = serializers.IntegerField()
+    num_pages = serializers.IntegerField(
+        help_text="The pages of the counted certificates; when count_capped, more follow."
+    )
     next = serializers.SerializerMethodField()
     previous = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
@@ -552,6 +558,12 @@ class PublicRegistryView(APIView):
         # InvalidRegistryQuery is an ActionRefused: cas.api.exception_handler answers 400.
         return registry.registry_page(filters=registry.registry_filters_from(params, **fixed))
 
+    def _organisation_page(self, request: Request, **fixed) -> registry.RegistryPage:
+        """A vendor's or lab's certificates: only the paging parameters count (as on the
+        pages); a search filter would make a vendor look absent."""
+        paging = {name: request.query_params.get(name, "") for name in registry.PAGING}
+        return self._page(request, paging, **fixed)
+
 
 class RegistryCertificateList(PublicRegistryView):
     """The registry search: the same filters and pages as /registry/."""
@@ -592,18 +604,19 @@ class RegistryCertificateDetail(PublicRegistryView):
 
 
 class RegistryVendorDetail(PublicRegistryView):
-    """A vendor and its public certificates (paged: page, page_size); 404 if it has none."""
+    """A vendor and its public certificates (paged: page, page_size, after, before); 404 if it
+    has none (search filters are ignored here)."""
 
     @extend_schema(
         operation_id="registry_vendors_retrieve",
-        parameters=_registry_parameters(("page", "page_size")),
+        parameters=_registry_parameters(registry.PAGING),
         responses={200: RegistryVendorSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
         vendor = Organisation.objects.filter(kind=Organisation.Kind.VENDOR, pk=pk).first()
         if vendor is None:
             raise Http404("No such vendor in the registry")
-        page = self._page(request, request.query_params, vendor_id=vendor.pk)
+        page = self._organisation_page(request, vendor_id=vendor.pk)
         if page.count == 0:
             raise Http404("No such vendor in the registry")
         data = {"pk": vendor.pk, "name": vendor.name, "country": vendor.country}
@@ -616,7 +629,7 @@ class RegistryLabDetail(PublicRegistryView):
 
     @extend_schema(
         operation_id="registry_labs_retrieve",
-        parameters=_registry_parameters(("page", "page_size")),
+        parameters=_registry_parameters(registry.PAGING),
         responses={200: RegistryLabSerializer, **_errors(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -624,7 +637,7 @@ class RegistryLabDetail(PublicRegistryView):
         if lab is None:
             raise Http404("No such laboratory")
         data = {"pk": lab.pk, "name": lab.name, "country": lab.country, "address": lab.address}
-        data["certificates"] = self._page(request, request.query_params, lab_id=lab.pk)
+        data["certificates"] = self._organisation_page(request, lab_id=lab.pk)
         data["accreditations"] = lab.accreditations.prefetch_related(
             "scope_domains", "scope_profiles"
         )

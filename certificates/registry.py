@@ -17,19 +17,22 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import ExtractYear, Upper
+from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
+from cas.csvsafe import csv_safe_row
 from cas.errors import ActionRefused
 from cas.models import AIPO, ClaimedAIPO, Organisation, Product, Profile
-from certificates.models import Certificate
+from certificates.models import PRINTED_VERSION, Certificate
 
 Status = Certificate.Status
 DEFAULT_PAGE_SIZE = 25
@@ -81,6 +84,10 @@ STATUS_LABELS = {code: label for code, label, _ in STATUS_LEGEND}
 PUBLIC_STATUSES = [code for code, _, _ in STATUS_LEGEND]
 
 
+# What a certificate number can look like (capitals, digits, dashes), for the paging cursors.
+NUMBER_PATTERN = r"^[A-Za-z0-9-]{1,30}$"
+
+
 class InvalidRegistryQuery(ActionRefused):
     """A search parameter the registry cannot use; the message names it (400 in the API)."""
 
@@ -111,9 +118,27 @@ class RegistryFilterForm(forms.Form):
     page_size = forms.IntegerField(
         label="Page size", min_value=MIN_PAGE_SIZE, max_value=MAX_PAGE_SIZE, required=False
     )
+    after = forms.RegexField(
+        label="After", regex=NUMBER_PATTERN, max_length=30, required=False, strip=True
+    )
+    before = forms.RegexField(
+        label="Before", regex=NUMBER_PATTERN, max_length=30, required=False, strip=True
+    )
+
+    def clean_after(self):
+        return self.cleaned_data["after"].upper()
+
+    def clean_before(self):
+        return self.cleaned_data["before"].upper()
 
     def clean(self):
         data = super().clean()
+        if data.get("after") and data.get("before"):
+            raise forms.ValidationError("Give after or before, not both.")
+        if (data.get("after") or data.get("before")) and (data.get("page") or 1) > 1:
+            raise forms.ValidationError(
+                "Give a page number or after/before (a certificate number), not both."
+            )
         for start, end in (("issued_from", "issued_to"), ("expires_from", "expires_to")):
             if data.get(start) and data.get(end) and data[start] > data[end]:
                 raise forms.ValidationError(
@@ -141,6 +166,10 @@ class RegistryFilters:
     expires_to: dt.date | None = None
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
+    # Paging by certificate number (keyset): the page of numbers just below `after`, or
+    # just above `before`. The links past the counted certificates use them.
+    after: str = ""
+    before: str = ""
     # Set by the vendor and lab pages, never from the query string.
     vendor_id: int | None = field(default=None, compare=False)
     lab_id: int | None = field(default=None, compare=False)
@@ -158,30 +187,47 @@ class RegistryFilters:
         }
 
     def query_string(self, **changes) -> str:
+        """These filters' query string with `changes`; a page number or a cursor given in
+        `changes` replaces the other ways of paging."""
+        if {"page", "after", "before"} & set(changes):
+            changes = {"page": 1, "after": "", "before": ""} | changes
         return urlencode(self.params(**changes))
 
     @property
     def any_set(self) -> bool:
-        return bool(set(self.params()) - {"page", "page_size"})
+        return bool(set(self.params()) - {"page", "page_size", "after", "before"})
+
+    @property
+    def cursor(self) -> bool:
+        return bool(self.after or self.before)
 
 
 PARAMETERS = tuple(RegistryFilterForm.base_fields)
+# What the vendor and lab pages take (their certificates, unfiltered).
+PAGING = ("page", "page_size", "after", "before")
 PARAMETER_HELP = {
-    "q": "Free text: part of a certificate number, vendor name or product name.",
-    "vendor": "Part of the vendor's name.",
-    "product": "Part of the product's name.",
-    "version": "The exact product version, e.g. 5.1 (case matters).",
+    "q": "Free text: part of a certificate number, vendor name or product name (names as "
+    "they are today: after a rename, the new name finds the certificates printed with the old).",
+    "vendor": "Part of the vendor's name as it is today.",
+    "product": "Part of the product's name as it is today.",
+    "version": "The exact product version printed on the certificate, e.g. 5.1 (case matters).",
     "domain": "IHE domain keyword, e.g. ITI, RAD.",
     "profile": "Integration profile keyword, e.g. XDS.b, PIX (or its full name).",
     "actor": "Actor keyword or name, e.g. DOC_CONSUMER.",
     "option": "Option keyword or name; NONE is a profile's baseline.",
     "status": "One of " + ", ".join(PUBLIC_STATUSES) + " (active = not past its validity end).",
-    "lab": "Part of the test laboratory's name.",
+    "lab": "Part of the test laboratory's name as it is today.",
     "issued_from": "Decision date on or after (YYYY-MM-DD).",
     "issued_to": "Decision date on or before (YYYY-MM-DD).",
     "expires_from": "Valid until on or after (YYYY-MM-DD).",
     "expires_to": "Valid until on or before (YYYY-MM-DD).",
-    "page": "Page number, from 1.",
+    "page": "Page number, from 1. Past the counted certificates (see count_capped), follow "
+    "the next and previous links, which page by certificate number.",
+    "after": "A certificate number: the page of certificates numbered just below it (the "
+    "search's order is newest number first). Used by the next links past the counted "
+    "certificates; not with page.",
+    "before": "A certificate number: the page of certificates numbered just above it. Used by "
+    "the previous links; not with page or after.",
     "page_size": f"Certificates per page, {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE} "
     f"(default {DEFAULT_PAGE_SIZE}).",
 }
@@ -329,7 +375,10 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
             application__product_version__product_id__in=names["product"]
         )
     if filters.version:
-        certificates = certificates.filter(application__product_version__version=filters.version)
+        # The version printed on the certificate (what the results show), from its own index.
+        certificates = certificates.alias(printed_version=PRINTED_VERSION).filter(
+            printed_version=filters.version
+        )
     if filters.lab:
         certificates = certificates.filter(application__lab_id__in=names["lab"])
     if filters.vendor_id is not None:
@@ -370,85 +419,199 @@ def registry_search(*, filters: RegistryFilters, today: dt.date | None = None) -
 
 @dataclass
 class RegistryPage:
+    """One page of a search, paged by number (page=N) or by certificate number (after /
+    before, past the counted certificates: every match stays reachable)."""
+
     filters: RegistryFilters
     certificates: list[Certificate]
     count: int
-    # True when more certificates match than COUNT_CAP: `count` is then COUNT_CAP.
+    # True when more certificates match than the count cap: `count` is then the cap.
     count_capped: bool
-    page: int
+    # None when paged by certificate number (the position is then not known).
+    page: int | None
+    # The pages of the counted certificates; when count_capped, more follow.
     num_pages: int
+    has_previous: bool = False
+    has_next: bool = False
 
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.num_pages
-
-    def _query(self, page: int) -> str:
-        return self.filters.query_string(page=page)
+    def _query(self, **changes) -> str:
+        return self.filters.query_string(**changes)
 
     @property
     def first_query(self) -> str:
-        return self._query(1)
+        return self._query(page=1)
 
     @property
     def previous_query(self) -> str:
-        return self._query(self.page - 1)
+        if self.page is not None:
+            return self._query(page=self.page - 1)
+        if not self.certificates:
+            return self.first_query
+        return self._query(before=self.certificates[0].number)
 
     @property
     def next_query(self) -> str:
-        return self._query(self.page + 1)
+        # Page numbers while the next page starts among the counted certificates (cheap
+        # offsets); past them, the certificate number keeps every page as cheap as the first.
+        if self.page is not None and self.page * self.filters.page_size < self.count:
+            return self._query(page=self.page + 1)
+        if not self.certificates:
+            return self.first_query
+        return self._query(after=self.certificates[-1].number)
 
     @property
     def last_query(self) -> str:
-        return self._query(self.num_pages)
+        """Only when the count is exact; '' otherwise (the last page is not known)."""
+        return "" if self.count_capped else self._query(page=self.num_pages)
 
     @property
     def first_index(self) -> int:
-        return (self.page - 1) * self.filters.page_size + 1 if self.certificates else 0
+        if self.page is None or not self.certificates:
+            return 0
+        return (self.page - 1) * self.filters.page_size + 1
 
     @property
     def last_index(self) -> int:
-        return self.first_index + len(self.certificates) - 1 if self.certificates else 0
+        return self.first_index + len(self.certificates) - 1 if self.first_index else 0
+
+    @property
+    def first_number(self) -> str:
+        return self.certificates[0].number if self.certificates else ""
+
+    @property
+    def last_number(self) -> str:
+        return self.certificates[-1].number if self.certificates else ""
+
+    @property
+    def paged(self) -> bool:
+        return self.has_previous or self.has_next
 
 
-# Counting every match of a broad search costs a pass over the whole registry; past this many
-# the page says "more than" and offers the first COUNT_CAP results (the downloads have all).
+# Counting every match of a broad search costs a pass over the whole registry (at 100,000
+# certificates, 0.4 to 1.7 s on PostgreSQL): past this many the page says "more than", and
+# the next links page on by certificate number. REGISTRY_COUNT_CAP overrides it.
 COUNT_CAP = 1_000
 
 
+def count_cap_setting() -> int:
+    return int(getattr(settings, "REGISTRY_COUNT_CAP", COUNT_CAP))
+
+
+def _no_page(page: int, pages: int, *, at_least: bool = False) -> InvalidRegistryQuery:
+    if at_least:
+        return InvalidRegistryQuery(
+            f"Check the search: there is no page {page}; the search has fewer than {page} pages."
+        )
+    return InvalidRegistryQuery(
+        f"Check the search: there is no page {page}; the search has "
+        f"{pages} page{'s' if pages != 1 else ''}."
+    )
+
+
+# What a result row shows (the page and the API): the signatures, keys and PDF are left out.
+RESULT_FIELDS = (
+    "number",
+    "status",
+    "content",
+    "decision_date",
+    "valid_from",
+    "valid_until",
+    "application__vendor_id",
+    "application__lab_id",
+)
+
+
+@contextmanager
+def _serial_plans() -> Iterator[None]:
+    """On PostgreSQL, no parallel workers for the search's queries (one SET LOCAL, undone at
+    the end of the transaction). They are short and index-bound: starting workers cost more
+    than it saved (bench/registry.py at 100,000 certificates on two loaded cores: p95 of the
+    page 72 -> 51 ms, of the API 65 -> 45 ms)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
+
+
 def registry_page(*, filters: RegistryFilters, count_cap: int | None = None) -> RegistryPage:
-    """One page of the search: the AIPO ids if a scope filter is set, a count that stops at
-    `count_cap`, and the page of certificates; never more, whatever the filters and size."""
-    count_cap = COUNT_CAP if count_cap is None else count_cap
-    found = registry_search(filters=filters)
-    count = found.order_by().values("pk")[: count_cap + 1].count()
-    capped = count > count_cap
-    count = min(count, count_cap)
+    """One page of the search: the names and AIPO ids the filters need, a count that stops at
+    `count_cap`, the page of certificates (one more than the page size, to know whether more
+    follow) and, paging by certificate number, whether any lie on the other side; never more
+    queries, whatever the filters, the page size or the depth."""
+    with _serial_plans():
+        return _registry_page(filters=filters, count_cap=count_cap)
+
+
+def _registry_page(*, filters: RegistryFilters, count_cap: int | None) -> RegistryPage:
+    count_cap = count_cap_setting() if count_cap is None else count_cap
+    today = timezone.localdate()
+    found = registry_search(filters=filters, today=today)
+    # The count reads the matches' numbers, newest first, up to the cap (one more to know it
+    # was passed): the pages among them are chosen from this list, not matched a second time.
+    matches = list(found.order_by("-number").values_list("number", "pk")[: count_cap + 1])
+    capped = len(matches) > count_cap
+    count = min(len(matches), count_cap)
     size = filters.page_size
     num_pages = max(1, -(-count // size))
-    if filters.page > num_pages:
-        raise InvalidRegistryQuery(
-            f"Check the search: there is no page {filters.page}; the search has "
-            f"{num_pages} page{'s' if num_pages != 1 else ''}."
-        )
-    start = (filters.page - 1) * size
-    # The page's ids are chosen in a narrow subquery (number, status, application: what the
-    # filters and the order need), and only those rows are read whole (their content is wide).
-    if not capped:
-        # Few matches: sort them, rather than walk the number index hoping to meet them soon
-        # (the database cannot know a rare profile is rare; the count just told us). Upper()
-        # hides the index from the planner and orders certificate numbers alike.
-        found = found.order_by(Upper("number").desc())
-    page_ids = found.values("pk")[start : start + size]
+    page: int | None = filters.page
+    has_previous = has_next = False
+    if filters.after:
+        window = found.filter(number__lt=filters.after).order_by("-number")
+        other_side = found.filter(number__gte=filters.after)
+        page = None
+    elif filters.before:
+        window = found.filter(number__gt=filters.before).order_by("number")
+        other_side = found.filter(number__lte=filters.before)
+        page = None
+    else:
+        if not capped and filters.page > num_pages:
+            raise _no_page(filters.page, num_pages)
+        window = found.order_by("-number")
+        other_side = None
+        has_previous = filters.page > 1
+    start = 0 if page is None else (page - 1) * size
+    if not capped or (page is not None and start + size < len(matches)):
+        # The page (and the one beyond it) is among the matches in hand: choose it here.
+        if filters.after:
+            chosen = [m for m in matches if m[0] < filters.after][: size + 1]
+            other = any(m[0] >= filters.after for m in matches)
+        elif filters.before:
+            chosen = [m for m in reversed(matches) if m[0] > filters.before][: size + 1]
+            other = any(m[0] <= filters.before for m in matches)
+        else:
+            chosen, other = matches[start : start + size + 1], False
+        more = len(chosen) > size
+        page_ids: object = [pk for _, pk in chosen[:size]]
+    else:
+        # Past the matches in hand: walk the number index (newest first, or up from `before`)
+        # and stop after the page; a cursor keeps the walk as short at any depth.
+        page_ids = window.values("pk")[start : start + size + 1]
+        other = more = None
     certificates = list(
         Certificate.objects.filter(pk__in=page_ids)
         .select_related("application")
-        .annotate(shown_status=shown_status(timezone.localdate()))
+        .only(*RESULT_FIELDS)
+        .annotate(shown_status=shown_status(today))
         .order_by("-number")
     )
+    if more is None:
+        more = len(certificates) > size
+        if more:
+            # The one beyond the page: the oldest going down, the newest going up.
+            certificates = certificates[1:] if filters.before else certificates[:size]
+    if filters.before:
+        has_previous = more
+        has_next = other if other is not None else other_side.exists()
+    elif filters.after:
+        has_previous = other if other is not None else other_side.exists()
+        has_next = more
+    else:
+        has_next = more
+        if capped and page > 1 and not certificates:
+            raise _no_page(page, num_pages, at_least=True)
     for certificate in certificates:
         certificate.shown_status_label = STATUS_LABELS.get(certificate.shown_status, "")
         certificate.scope_profiles = scope_summary(certificate)
@@ -457,8 +620,10 @@ def registry_page(*, filters: RegistryFilters, count_cap: int | None = None) -> 
         certificates=certificates,
         count=count,
         count_capped=capped,
-        page=filters.page,
+        page=page,
         num_pages=num_pages,
+        has_previous=has_previous,
+        has_next=has_next,
     )
 
 
@@ -472,31 +637,50 @@ CHOICES_CACHE_KEY = "registry:choices:v1"
 
 
 def registry_choices() -> dict:
-    """Domains for the select and keywords for the datalists; cached five minutes."""
+    """Domains for the select and keywords for the datalists: one query (the catalogue's
+    profiles, actors and options and the labs, united), cached five minutes."""
     choices = cache.get(CHOICES_CACHE_KEY)
     if choices is None:
         from cas.models import Actor, ProfileOption
 
-        profiles = list(
-            Profile.objects.order_by("keyword").values_list(
-                "keyword", "name", "domain__keyword", "domain__name"
+        def text(value: str) -> Value:
+            return Value(value, output_field=CharField())
+
+        rows = (
+            Profile.objects.order_by()
+            .values_list(text("profile"), "keyword", "name", "domain__keyword", "domain__name")
+            .union(
+                Actor.objects.order_by().values_list(
+                    text("actor"), "keyword", "name", text(""), text("")
+                ),
+                ProfileOption.objects.order_by().values_list(
+                    text("option"), "keyword", "name", text(""), text("")
+                ),
+                Organisation.objects.filter(kind=Organisation.Kind.LAB)
+                .order_by()
+                .values_list(text("lab"), "name", "name", text(""), text("")),
+                all=True,
             )
         )
+        by_kind: dict[str, list[tuple]] = {"profile": [], "actor": [], "option": [], "lab": []}
+        for kind, *values in rows:
+            by_kind[kind].append(tuple(values))
+        for values in by_kind.values():
+            values.sort()
         choices = {
-            "domains": sorted({(p[2], p[3]) for p in profiles}),
-            "profiles": [(p[0], p[1]) for p in profiles],
-            "actors": list(Actor.objects.order_by("keyword").values_list("keyword", "name")),
-            "options": list(
-                ProfileOption.objects.order_by("keyword").values_list("keyword", "name")
-            ),
-            "labs": list(
-                Organisation.objects.filter(kind=Organisation.Kind.LAB)
-                .order_by("name")
-                .values_list("name", flat=True)
-            ),
+            "domains": sorted({(p[2], p[3]) for p in by_kind["profile"]}),
+            "profiles": [(p[0], p[1]) for p in by_kind["profile"]],
+            "actors": [(a[0], a[1]) for a in by_kind["actor"]],
+            "options": [(o[0], o[1]) for o in by_kind["option"]],
+            "labs": [lab[0] for lab in by_kind["lab"]],
         }
         cache.set(CHOICES_CACHE_KEY, choices, 300)
     return choices
+
+
+# Audit reasons that name internal records: the public history says this instead (the audit
+# trail keeps the original). "issued for APP-2026-00001" names the vendor's case.
+PUBLIC_REASONS = {"issue": "issued"}
 
 
 def certificate_history(certificate: Certificate) -> list[dict]:
@@ -517,7 +701,7 @@ def certificate_history(certificate: Certificate) -> list[dict]:
             "action": entry["action"],
             "from_status": entry["from_state"],
             "to_status": entry["to_state"],
-            "reason": entry["reason"],
+            "reason": PUBLIC_REASONS.get(entry["action"], entry["reason"]),
         }
         for entry in entries
     ]
@@ -816,10 +1000,12 @@ def _download_records(*, active: bool, chunk_size: int = 2000) -> Iterator[dict]
 
 
 def _csv_lines(rows: Iterator[list], *, batch: int = 500) -> Iterator[str]:
+    """Every string cell made safe for spreadsheets (cas.csvsafe): names, versions, addresses
+    and reasons are typed by vendors and officers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for n, row in enumerate(rows, 1):
-        writer.writerow(row)
+        writer.writerow(csv_safe_row(row))
         if n % batch == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -863,13 +1049,27 @@ def download_json(*, active: bool) -> Iterator[str]:
     yield "\n]}\n"
 
 
+CSV_SAFE_NOTE = (
+    " In the CSV, a text starting with =, +, -, @, a tab or a carriage return gets a leading ' "
+    "(a spreadsheet then shows it as text instead of running it as a formula)."
+)
+
+
 def column_dictionary_csv() -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMN_DICTIONARY_HEADER)
     for column in COLUMNS:
         writer.writerow(
-            [column.name, column.key, column.required, column.allowed, column.description]
+            csv_safe_row(
+                [
+                    column.name,
+                    column.key,
+                    column.required,
+                    column.allowed,
+                    column.description + (CSV_SAFE_NOTE if column.allowed == "<string>" else ""),
+                ]
+            )
         )
     return "\ufeff" + buffer.getvalue()
 

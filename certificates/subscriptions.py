@@ -9,6 +9,7 @@ already follows the certificate, so the form reveals nobody's address.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from cas.errors import ActionRefused
 from cas.mail import notify
+from certificates import ratelimit
 from certificates.models import Certificate, CertificateSubscription
 
 
@@ -90,6 +92,34 @@ def _certificate_context(certificate: Certificate) -> dict[str, str]:
     }
 
 
+def follow_rate() -> ratelimit.Rate | None:
+    return ratelimit.parse_rate(getattr(settings, "CERTIFICATE_FOLLOW_RATE", "20/day"))
+
+
+def follow_rate_check(*, certificate: Certificate, client: str) -> None:
+    """Count one follow request of a client address for this certificate; TooManyRequests
+    past CERTIFICATE_FOLLOW_RATE (default 20/day), so that one client cannot use up the
+    certificate's daily allowance (CERTIFICATE_SUBSCRIPTION_MAX_PER_CERTIFICATE_PER_DAY) by
+    cycling through addresses."""
+    rate = follow_rate()
+    if rate is None:
+        return
+    wait = ratelimit.retry_after(scope=f"follow:{certificate.pk}", client=client, rate=rate)
+    if wait is not None:
+        raise TooManyRequests(
+            f"Too many requests to follow {certificate.number} from your network: try again "
+            f"in {_duration(wait)}."
+        )
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 3600:
+        hours = round(seconds / 3600)
+        return f"about {hours} hour{'s' if hours != 1 else ''}"
+    minutes = max(1, round(seconds / 60))
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def subscription_request(*, certificate: Certificate, email: str) -> str:
     """Mail a confirmation link to the address; returns the neutral message to show.
 
@@ -153,11 +183,16 @@ def subscription_request(*, certificate: Certificate, email: str) -> str:
     return REQUEST_ANSWER.format(email=email, days=confirmation_days())
 
 
+# What secrets.token_urlsafe makes (URL-safe base64): anything else is no token of ours and
+# never reaches the database (PostgreSQL refuses a NUL in a text, which was a 500).
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
 def _find(token: str) -> CertificateSubscription:
     token = (token or "").strip()
     subscription = (
         CertificateSubscription.objects.select_related("certificate").filter(token=token).first()
-        if 20 <= len(token) <= 64
+        if TOKEN_PATTERN.fullmatch(token)
         else None
     )
     if subscription is None:
@@ -251,8 +286,14 @@ def subscribers_notify(*, certificate: Certificate, action: str, note: str = "")
         "replacement": certificate.superseded_by.number if certificate.superseded_by else "",
     }
     for email, token in followers.items():
+        unsubscribe_url = _link("subscription_unsubscribe", token)
         notify(
             template="certificate_subscriber_status",
             to=[email],
-            context={**context, "unsubscribe_url": _link("subscription_unsubscribe", token)},
+            context={**context, "unsubscribe_url": unsubscribe_url},
+            # One-click unsubscribe from the mail client (RFC 8058): it POSTs to the link.
+            headers={
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
         )

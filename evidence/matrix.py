@@ -12,6 +12,7 @@ stream in keyset-paginated chunks, two queries a chunk.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from dataclasses import dataclass, field
 from django.core.paginator import Page, Paginator
 from django.db.models import Min, Q, QuerySet
 from django.http import QueryDict
+from django.utils import timezone
 
 from cas.models import AIPO
 from certificates.models import Certificate
+from certificates.registry import STATUS_LABELS, shown_status
 from evidence.models import ConnectathonEvent, ConnectathonResult
+from evidence.services import evidence_window_start
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -147,31 +151,47 @@ def passed_results(*, event: ConnectathonEvent, filters: MatrixFilters) -> Query
 
 def certificates_resting_on(
     pairs: Iterable[tuple[int | None, int]],
+    *,
+    event: ConnectathonEvent,
+    today: dt.date | None = None,
 ) -> dict[tuple[int, int], list[CertificateRef]]:
-    """Public certificates per (product id, AIPO id): one query for any number of pairs."""
+    """Public certificates per (product id, AIPO id) that this event's pass can back: one
+    query for any number of pairs.
+
+    A pass backs a certificate of the result's product whose granted scope holds the AIPO,
+    only if the case rules could have counted it (evidence.services): the event ended on or
+    before the decision, and inside the evidence window before it (EVIDENCE_MAX_AGE_YEARS).
+    The status is the one the registry shows (an active certificate past its end is expired).
+    """
     wanted = {(product, aipo) for product, aipo in pairs if product is not None}
     if not wanted:
         return {}
+    today = today or timezone.localdate()
     found = (
         Certificate.objects.public()
         .filter(
             application__product_version__product_id__in={p for p, _ in wanted},
             application__claims__granted=True,
             application__claims__aipo_id__in={a for _, a in wanted},
+            decision_date__gte=event.end_date,
         )
+        .annotate(shown=shown_status(today))
         .order_by("number")
         .values_list(
             "application__product_version__product_id",
             "application__claims__aipo_id",
             "number",
-            "status",
+            "shown",
+            "decision_date",
         )
     )
-    labels = dict(Certificate.Status.choices)
     resting: dict[tuple[int, int], list[CertificateRef]] = defaultdict(list)
-    for product, aipo, number, status in found:
-        if (product, aipo) in wanted:
-            resting[(product, aipo)].append(CertificateRef(number, status, labels[status]))
+    for product, aipo, number, status, decided in found:
+        if (product, aipo) not in wanted:
+            continue
+        if event.end_date < evidence_window_start(decided):
+            continue  # too old to count when the certificate was decided
+        resting[(product, aipo)].append(CertificateRef(number, status, STATUS_LABELS[status]))
     return resting
 
 
@@ -215,7 +235,8 @@ def results_matrix(
     page_number: str | int | None = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> Matrix:
-    """One page of the matrix in five queries (count, rows, cells, certificates, choices)."""
+    """One page of the matrix in five queries (count, rows, cells, certificates, choices);
+    the page adds one for the event: six in all, whatever the page size."""
     results = passed_results(event=event, filters=filters)
     # A row is one system, named as the import first spelled it ("HELIX" and "Helix" are one).
     systems = (
@@ -244,7 +265,7 @@ def results_matrix(
         else []
     )
     found = list(found)
-    resting = certificates_resting_on((r[1], r[2]) for r in found)
+    resting = certificates_resting_on(((r[1], r[2]) for r in found), event=event)
 
     columns: dict[tuple[str, str], Column] = {}
     for _, _, _, domain, profile, profile_name, actor, actor_name, _ in found:
@@ -335,7 +356,7 @@ def matrix_export_rows(*, event: ConnectathonEvent, filters: MatrixFilters) -> I
         )
         if not chunk:
             return
-        resting = certificates_resting_on((r[2], r[1]) for r in chunk)
+        resting = certificates_resting_on(((r[2], r[1]) for r in chunk), event=event)
         for _, aipo, product, organisation, system, domain, profile, actor, option in chunk:
             yield ExportRow(
                 event=event.name,

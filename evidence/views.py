@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from cas import permissions
+from cas.csvsafe import csv_safe_row
 from cas.errors import ActionRefused
 from cas.models import AIPO, Application, Organisation, Product
 from evidence import matrix, services
@@ -427,11 +428,6 @@ class _Echo:
         return value
 
 
-def _csv_safe(value: str) -> str:
-    # Vendor-typed names go to spreadsheets: never let one start a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 MATRIX_COLUMNS = [
     "event",
     "organisation",
@@ -458,17 +454,20 @@ def connectathon_matrix_csv(request: HttpRequest, event_id: int) -> StreamingHtt
     def lines():
         yield "\ufeff" + writer.writerow(MATRIX_COLUMNS)
         for row in matrix.matrix_export_rows(event=event, filters=filters):
+            # Every string cell: vendor-typed names go to spreadsheets (cas.csvsafe).
             yield writer.writerow(
-                [
-                    _csv_safe(row.event),
-                    _csv_safe(row.organisation),
-                    _csv_safe(row.system),
-                    row.domain,
-                    row.profile,
-                    row.actor,
-                    row.option,
-                    " ".join(c.number for c in row.certificates),
-                ]
+                csv_safe_row(
+                    [
+                        row.event,
+                        row.organisation,
+                        row.system,
+                        row.domain,
+                        row.profile,
+                        row.actor,
+                        row.option,
+                        " ".join(c.number for c in row.certificates),
+                    ]
+                )
             )
 
     response = StreamingHttpResponse(

@@ -305,3 +305,55 @@ def test_it_shows_the_follow_form_on_the_certificate_page(certificate, vendor_al
     for client in (Client(), client_for(vendor_alice)):
         page = page_text(client.get(f"/certificates/{certificate.number}/"))
         assert "Follow this certificate" in page
+
+
+@pytest.mark.postgres
+def test_it_says_a_link_with_a_nul_in_its_token_is_not_valid(buyer):
+    # PostgreSQL refuses a NUL in a text: the token must never reach the query.
+    token = "a" * 30 + "%00" + "b" * 10
+    for kind in ("confirm", "unsubscribe"):
+        for method in (buyer.get, buyer.post):
+            response = method(f"/subscriptions/{token}/{kind}/")
+            assert response.status_code == 404
+            assert "This link is not valid" in page_text(response)
+
+
+def test_it_says_a_token_with_characters_no_token_has_is_not_valid(buyer):
+    for token in ("a" * 30 + "!" + "b" * 10, "a" * 30 + "%20" + "b" * 10, "é" * 30):
+        for kind in ("confirm", "unsubscribe"):
+            response = buyer.post(f"/subscriptions/{token}/{kind}/")
+            assert response.status_code == 404, token
+            assert "This link is not valid" in page_text(response)
+
+
+def test_it_offers_one_click_unsubscribe_in_the_headers_of_a_status_mail(
+    certificate, officer_erin, buyer, django_capture_on_commit_callbacks, mailoutbox
+):
+    confirmed_follower(buyer, certificate, django_capture_on_commit_callbacks, mailoutbox)
+    suspend(certificate, officer_erin, django_capture_on_commit_callbacks)
+    [update] = mails_to(mailoutbox, BUYER_MAIL)
+    link = link_in(update, "unsubscribe")
+    assert update.extra_headers["List-Unsubscribe"] == f"<https://opencas.example{link}>"
+    assert update.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert update.message()["List-Unsubscribe"] == f"<https://opencas.example{link}>"
+    # What a mail client does with them: a bare POST to the link, and no more mail.
+    assert Client(enforce_csrf_checks=True).post(link).status_code == 200
+    assert CertificateSubscription.objects.filter(unsubscribed_at__isnull=True).count() == 0
+
+
+def test_it_stops_one_client_from_using_up_a_certificates_daily_follow_requests(
+    certificate, buyer, django_capture_on_commit_callbacks, mailoutbox, settings
+):
+    settings.CERTIFICATE_FOLLOW_RATE = "3/day"
+    for n in range(3):
+        assert follow(buyer, certificate, django_capture_on_commit_callbacks, f"p{n}@x.example")
+    refused = follow(buyer, certificate, django_capture_on_commit_callbacks, "p9@x.example")
+    assert refused.status_code == 429
+    assert f"Too many requests to follow {certificate.number} from your network" in page_text(
+        refused
+    )
+    assert mails_to(mailoutbox, "p9@x.example") == []
+    # Another client still can.
+    other = Client(REMOTE_ADDR="192.0.2.7")
+    ok = follow(other, certificate, django_capture_on_commit_callbacks, "p9@x.example")
+    assert ok.status_code == 200 and len(mails_to(mailoutbox, "p9@x.example")) == 1

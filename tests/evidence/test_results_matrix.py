@@ -4,17 +4,20 @@ the certificates that rest on each cell, in a bounded number of queries."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from support import aipo, page_text
 
 from cas import services
 from cas.models import Product
 from certificates import lifecycle
+from certificates.models import Certificate
 from certificates.services import certificate_issue
 from evidence.models import ConnectathonEvent, ConnectathonResult
 
@@ -300,3 +303,65 @@ def test_it_is_public_and_has_no_effect_on_other_events(results, buyer):
     response = Client().get(f"/connectathon/{other.pk}/matrix/")
     assert response.status_code == 200
     assert "No passed results have been published for this event." in page_text(response)
+
+
+# --- Only certificates the event could back, with the registry's status (issue 7) ---
+
+
+def event_on(end: dt.date, name: str) -> ConnectathonEvent:
+    return ConnectathonEvent.objects.create(
+        name=name, location="Somewhere", start_date=end - dt.timedelta(days=4), end_date=end
+    )
+
+
+def helix_pass(event, certificate):
+    add_result(
+        event,
+        "Helix Health Systems",
+        "HelixEHR",
+        ("XDS.b", "DOC_CONSUMER", "NONE"),
+        product=certificate.application.product_version.product,
+    )
+
+
+def test_it_links_no_certificate_decided_before_the_event_ended(certificate, buyer):
+    later = event_on(certificate.decision_date + dt.timedelta(days=30), "After the decision")
+    helix_pass(later, certificate)
+    link = f'href="/certificates/{certificate.number}/"'
+    assert link not in cell_of(page_text(matrix(buyer, later)), "HelixEHR")
+    assert csv_rows(download(buyer, later, "csv"))[0]["certificates"] == ""
+    document = json.loads(download(buyer, later, "json"))
+    assert document["results"][0]["certificates"] == []
+
+
+def test_it_links_no_certificate_the_event_was_too_old_to_back(certificate, buyer, settings):
+    years = settings.EVIDENCE_MAX_AGE_YEARS
+    old = event_on(certificate.decision_date - dt.timedelta(days=365 * years + 10), "Long before")
+    helix_pass(old, certificate)
+    assert csv_rows(download(buyer, old, "csv"))[0]["certificates"] == ""
+    assert certificate.number not in page_text(matrix(buyer, old))
+
+
+def test_it_links_a_certificate_decided_within_the_window_after_the_event(
+    certificate, buyer, settings
+):
+    years = settings.EVIDENCE_MAX_AGE_YEARS
+    recent = event_on(
+        certificate.decision_date - dt.timedelta(days=365 * years - 30), "Just in the window"
+    )
+    helix_pass(recent, certificate)
+    assert csv_rows(download(buyer, recent, "csv"))[0]["certificates"] == certificate.number
+
+
+def test_it_shows_a_certificate_past_its_end_as_expired_as_the_registry_does(
+    results, certificate, buyer
+):
+    Certificate.objects.filter(pk=certificate.pk).update(
+        valid_until=timezone.localdate() - dt.timedelta(days=1)
+    )
+    row = cell_of(page_text(matrix(buyer, results)), "HelixEHR")
+    assert ">Expired<" in row and ">Active<" not in row
+    document = json.loads(download(buyer, results, "json", organisation="helix"))
+    assert {c["status"] for r in document["results"] for c in r["certificates"]} == {"expired"}
+    registry = page_text(buyer.get("/registry/", {"q": certificate.number}))
+    assert '<span class="badge expired">Expired</span>' in registry
