@@ -396,6 +396,7 @@ def site_context(request: HttpRequest) -> dict:
 
 
 @require_POST
+@rate_limited("lookup")
 def certificate_follow(request: HttpRequest, number: str) -> HttpResponse:
     """The 'Follow this certificate' form: the same answer whether or not the address follows."""
     certificate = services.find_certificate(number)

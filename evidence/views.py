@@ -361,16 +361,18 @@ def coverage_csv(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for row in services.coverage_rows(application=application):
         writer.writerow(
-            [
-                row.aipo.profile.keyword,
-                row.aipo.actor.keyword,
-                row.aipo.option.keyword,
-                row.connectathon.text,
-                row.connectathon.detail,
-                row.testreport.text,
-                row.files.detail or row.files.text,
-                row.lab.text,
-            ]
+            csv_safe_row(
+                [
+                    row.aipo.profile.keyword,
+                    row.aipo.actor.keyword,
+                    row.aipo.option.keyword,
+                    row.connectathon.text,
+                    row.connectathon.detail,
+                    row.testreport.text,
+                    row.files.detail or row.files.text,
+                    row.lab.text,
+                ]
+            )
         )
     return response
 

@@ -60,3 +60,18 @@ def open_page(monkeypatch):
     connections.close_all()
     for stop in reversed(started):
         stop()
+
+
+@pytest.fixture
+def certified(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
+    """A granted case's certificate, issued on commit (transaction=True, eager Celery)."""
+    application = make_application(
+        "certified",
+        lab_org=lab,
+        recorder=assessor_carol,
+        reviewer=reviewer_dave,
+        officer=officer_erin,
+    )
+    certificate = application.certificates.get()
+    assert certificate.status == "active"
+    return certificate

@@ -19,21 +19,6 @@ SCREENSHOT = Path(os.environ.get("OPENCAS_VERIFY_SCREENSHOT", "/tmp/verify.png")
 MODIFIED = re.compile(r"changed after it was signed|modified|altered", re.I)
 
 
-@pytest.fixture
-def certified(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
-    """A granted case; on commit (transaction=True, eager Celery) its certificate is issued."""
-    application = make_application(
-        "certified",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
-    certificate = application.certificates.get()
-    assert certificate.status == "active"
-    return certificate
-
-
 def download_pdf_as_buyer(page, base_url: str, certificate, tmp_path: Path) -> Path:
     """Registry -> search by vendor -> the certificate -> its signed PDF."""
     vendor = certificate.content["vendor_name"]

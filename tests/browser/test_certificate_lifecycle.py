@@ -14,20 +14,8 @@ from support import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def certified(make_application, lab, assessor_carol, reviewer_dave, officer_erin, officer_frank):
-    application = make_application(
-        "certified",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
-    return application.certificates.get()
-
-
 def test_an_officer_suspends_and_the_vendor_withdraws_in_public_view(
-    live_server, certified, vendor_alice, open_page
+    live_server, certified, vendor_alice, officer_frank, open_page
 ):
     page = open_page()
     log_in(page, live_server.url, "officer_frank")

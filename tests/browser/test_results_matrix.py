@@ -10,19 +10,6 @@ from django.core import mail
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def certified(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
-    """A granted case; on commit (transaction=True, eager Celery) its certificate is issued."""
-    application = make_application(
-        "certified",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
-    return application.certificates.get()
-
-
 def test_it_takes_a_buyer_from_the_matrix_to_a_certificate_they_then_follow(
     certified, connectathon_2026, live_server, open_page
 ):

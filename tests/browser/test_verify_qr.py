@@ -19,20 +19,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOT = Path(os.environ.get("OPENCAS_VERIFY_SCREENSHOT", "/tmp/verify.png"))
 
 
-@pytest.fixture
-def certified(make_application, lab, assessor_carol, reviewer_dave, officer_erin):
-    application = make_application(
-        "certified",
-        lab_org=lab,
-        recorder=assessor_carol,
-        reviewer=reviewer_dave,
-        officer=officer_erin,
-    )
-    certificate = application.certificates.get()
-    assert certificate.status == "active"
-    return certificate
-
-
 def open_qr(page, base_url: str, token: str) -> tuple[str, str, list[str]]:
     """Open the QR address; return both verdicts and the requests the page made."""
     requests: list[str] = []

@@ -109,6 +109,17 @@ def test_it_counts_unknown_numbers_on_the_certificate_pages_too(db, settings):
     assert buyer.get("/certificates/CAS-2026-900003/pdf/").status_code == 429
 
 
+def test_it_counts_following_by_number_too_so_unknown_numbers_cannot_be_probed_there(db, settings):
+    settings.VERIFY_RATE = "2/minute"
+    buyer = client_at("203.0.113.22")
+    for number in ("CAS-2026-900001", "CAS-2026-900002"):
+        answer = buyer.post(f"/certificates/{number}/follow/", {"email": "b@example.org"})
+        assert answer.status_code == 404
+    answer = buyer.post("/certificates/CAS-2026-900003/follow/", {"email": "b@example.org"})
+    assert answer.status_code == 429
+    assert answer.has_header("Retry-After")
+
+
 def test_it_answers_a_fhir_client_with_a_throttled_operation_outcome(certificate, settings):
     settings.VERIFY_RATE = "1/minute"
     buyer = client_at("203.0.113.22")
