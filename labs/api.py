@@ -10,7 +10,6 @@ actions of cas/api.py: POST /api/applications/{id}/complete-assessment/ and so o
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -307,19 +306,7 @@ class LabCaseListView(APIView):
         if not lab_ids:
             # As the lab's "my cases" page: nothing here for someone outside every lab.
             raise Http404("You are not a member of a test laboratory.")
-        cases = (
-            Application.objects.filter(lab_id__in=lab_ids, state__in=lab_services.ASSIGNED_STATES)
-            .select_related("vendor", "lab", "product_version__product")
-            .annotate(
-                claimed=Count("claims", distinct=True),
-                recorded=Count(
-                    "test_records__aipo",
-                    filter=Q(test_records__replaced_by__isnull=True),
-                    distinct=True,
-                ),
-            )
-            .order_by("state_changed_at", "pk")
-        )
+        cases = lab_services.assigned_cases(lab_ids=lab_ids)
         return _paginated(request, self, cases, LabCaseSerializer)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,6 +38,24 @@ log = logging.getLogger("opencas.labs")
 
 WARNING_DAYS = (60, 30, 7)
 ASSIGNED_STATES = (Application.State.IN_ASSESSMENT, Application.State.IN_REVIEW)
+
+
+def assigned_cases(*, lab_ids: Iterable[int]):
+    """The cases assigned to these labs and still theirs to work on, each with how many AIPOs
+    are claimed and how many have a current result: the lab's "my cases" page and API."""
+    return (
+        Application.objects.filter(lab_id__in=lab_ids, state__in=ASSIGNED_STATES)
+        .select_related("vendor", "lab", "product_version__product")
+        .annotate(
+            claimed=Count("claims", distinct=True),
+            recorded=Count(
+                "test_records__aipo",
+                filter=Q(test_records__replaced_by__isnull=True),
+                distinct=True,
+            ),
+        )
+        .order_by("state_changed_at", "pk")
+    )
 
 
 def _name(user) -> str:

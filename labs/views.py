@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -66,19 +65,7 @@ def my_cases(request: HttpRequest) -> HttpResponse:
     lab_ids = _lab_ids(request.user)
     if not lab_ids:
         raise Http404("Not a lab member")
-    cases = list(
-        Application.objects.filter(lab_id__in=lab_ids, state__in=lab_services.ASSIGNED_STATES)
-        .select_related("vendor", "lab", "product_version__product")
-        .annotate(
-            claimed=Count("claims", distinct=True),
-            recorded=Count(
-                "test_records__aipo",
-                filter=Q(test_records__replaced_by__isnull=True),
-                distinct=True,
-            ),
-        )
-        .order_by("state_changed_at")
-    )
+    cases = list(lab_services.assigned_cases(lab_ids=lab_ids))
     mine = set(
         TestRecord.objects.filter(application__in=cases, recorded_by=request.user).values_list(
             "application_id", flat=True
