@@ -224,7 +224,6 @@ class Command(BaseCommand):
         first HelixEHR certificate, one certificate is suspended, one withdrawn on the
         vendor's request and one revoked, each with its reason."""
         from certificates import lifecycle
-
         from certificates.services import certificate_issue
 
         def certificate_of(application) -> Certificate:
